@@ -1,0 +1,259 @@
+//! Property tests: random event streams against the engine's invariants.
+//!
+//! After every event: the engine's own from-scratch recount (`check_invariants`: loads equal the
+//! tickets that count, indexes and queue consistent, nothing waits that an agent could take), no
+//! routed offer or assignment to an agent who is not online or lacks the group or a required skill,
+//! capacity respected by routing, and queue order kept. Across runs: the same events give the same
+//! effects.
+
+mod support;
+
+use proptest::prelude::*;
+use std::collections::HashMap;
+use support::render;
+use switchboard_core::config::AssignmentMethod;
+use switchboard_core::{
+    Config, CustomerMessage, Effect, EffectKind, Engine, Event, NewTicket, Priority, TicketAttrs,
+    TicketStatus, TransferTarget,
+};
+
+const ACCOUNTS: [&str; 2] = ["acme", "globex"];
+const AGENTS: [&str; 5] = ["a0", "a1", "a2", "a3", "a4"];
+const CHANNELS: [&str; 3] = ["messaging", "email", "talk"];
+const GROUPS: [&str; 2] = ["g0", "g1"];
+const SKILLS: [&str; 3] = ["s0", "s1", "s2"];
+const VIAS: [&str; 4] = ["web_widget", "mobile_sdk", "whatsapp", "email"];
+const STATUSES: [&str; 8] = [
+    "online",
+    "away",
+    "transfers_only",
+    "offline",
+    "online",
+    "online",
+    "online",
+    "away",
+];
+
+fn pick<T: Copy + std::fmt::Debug + 'static>(xs: &'static [T]) -> prop::sample::Select<T> {
+    prop::sample::select(xs)
+}
+
+fn name(xs: &'static [&'static str]) -> BoxedStrategy<String> {
+    pick(xs).prop_map(String::from).boxed()
+}
+
+fn subset(xs: &'static [&'static str]) -> impl Strategy<Value = Vec<String>> {
+    prop::sample::subsequence(xs, 0..=xs.len().min(2))
+        .prop_map(|v| v.into_iter().map(String::from).collect())
+}
+
+fn attrs() -> impl Strategy<Value = TicketAttrs> {
+    (
+        pick(&CHANNELS),
+        pick(&VIAS),
+        any::<bool>(),
+        pick(&Priority::ALL),
+        prop::option::weighted(0.3, pick(&GROUPS)),
+        subset(&SKILLS),
+        subset(&SKILLS),
+    )
+        .prop_map(
+            |(channel, via, authenticated, priority, group, skills, optional)| TicketAttrs {
+                channel: channel.into(),
+                via: via.into(),
+                authenticated,
+                brand: None,
+                priority,
+                group: group.map(String::from),
+                skills: skills.into_iter().take(1).collect(),
+                optional_skills: optional,
+                style: None,
+            },
+        )
+}
+
+/// Events over a small world, so that collisions (same agent, same conversation) are frequent.
+fn event() -> impl Strategy<Value = Event> {
+    let account = name(&ACCOUNTS);
+    let agent = name(&AGENTS);
+    let conv = (0..6u8).prop_map(|i| format!("c{i}"));
+    // Tickets named as the engine names them, so accepts and status changes hit real tickets.
+    let ticket: BoxedStrategy<String> = prop_oneof![
+        (0..6u8, 1..3u8).prop_map(|(c, n)| format!("c{c}#{n}")),
+        (0..3u8).prop_map(|i| format!("e{i}"))
+    ]
+    .boxed();
+    prop_oneof![
+        2 => (account.clone(), agent.clone(), subset(&GROUPS), subset(&SKILLS), prop::collection::vec((pick(&CHANNELS), 0..4u32), 0..3))
+            .prop_map(|(account, agent, groups, skills, caps)| Event::AgentUpserted {
+                account, agent, groups, skills,
+                capacity: caps.into_iter().map(|(c, n)| (c.to_string(), n)).collect(),
+            }),
+        3 => (account.clone(), agent.clone(), pick(&STATUSES), prop::option::weighted(0.3, pick(&CHANNELS)))
+            .prop_map(|(account, agent, status, channel)| {
+                let status = if channel.is_some() && status == "online" { "online" } else { status };
+                Event::AgentStatus { account, agent, status: status.into(), channel: channel.map(String::from) }
+            }),
+        1 => (account.clone(), agent.clone()).prop_map(|(account, agent)| Event::AgentRemoved { account, agent }),
+        5 => (account.clone(), conv, attrs()).prop_map(|(account, conversation, attrs)| Event::Message(CustomerMessage {
+                account, conversation, requester: "r".into(), attrs,
+            })),
+        1 => (account.clone(), (0..3u8).prop_map(|i| format!("e{i}")), attrs()).prop_map(|(account, ticket, attrs)| {
+                Event::TicketCreated(NewTicket { account, ticket, requester: None, attrs })
+            }),
+        4 => (account.clone(), ticket.clone(), agent.clone()).prop_map(|(account, ticket, agent)| Event::OfferAccepted { account, ticket, agent }),
+        2 => (account.clone(), ticket.clone(), agent.clone()).prop_map(|(account, ticket, agent)| Event::OfferDeclined { account, ticket, agent }),
+        4 => (account.clone(), ticket.clone(), pick(&TicketStatus::AGENT_SETTABLE)).prop_map(|(account, ticket, status)| Event::TicketStatus { account, ticket, status }),
+        1 => (account.clone(), ticket.clone(), agent).prop_map(|(account, ticket, a)| Event::TicketTransferred { account, ticket, to: TransferTarget::Agent(a) }),
+        1 => (account, ticket, pick(&GROUPS)).prop_map(|(account, ticket, g)| Event::TicketTransferred { account, ticket, to: TransferTarget::Group(g.into()) }),
+        1 => Just(Event::Tick),
+    ]
+}
+
+/// Time steps: mostly seconds, sometimes past an offer or skills timeout, rarely days.
+fn step() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        6 => 0..5_000u64,
+        3 => 5_000..70_000u64,
+        1 => 3_000_000..4_000_000u64,
+        1 => 86_400_000..400_000_000u64,
+    ]
+}
+
+fn config(method: AssignmentMethod) -> Config {
+    let mut c = Config::default();
+    std::sync::Arc::make_mut(&mut c.defaults).assignment_method = method;
+    c
+}
+
+/// Applies the stream, checking every property after every event; returns all effects rendered.
+fn run(method: AssignmentMethod, events: &[(u64, Event)]) -> Result<Vec<String>, TestCaseError> {
+    let mut engine = Engine::new(config(method)).unwrap();
+    let mut now = 1_767_571_200_000u64;
+    let mut all = Vec::new();
+    for (i, (dt, ev)) in events.iter().enumerate() {
+        now += dt;
+        let mut out: Vec<Effect> = Vec::new();
+        let _ = engine.apply(ev, now, &mut out);
+        if let Err(e) = engine.check_invariants() {
+            return Err(TestCaseError::fail(format!("event #{i} {ev:?}: {e}")));
+        }
+        check_routing(&engine, &out)
+            .map_err(|e| TestCaseError::fail(format!("event #{i} {ev:?}: {e}")))?;
+        check_queue_order(&engine)?;
+        all.extend(out.iter().map(|e| format!("{} {}", e.at, render(e))));
+    }
+    Ok(all)
+}
+
+/// Every ticket whose last effect in this step routed it (offer or auto assignment) went to an
+/// agent online for its channel, with its group and required skills, within capacity.
+fn check_routing(engine: &Engine, out: &[Effect]) -> Result<(), String> {
+    let mut last: HashMap<(&str, &str), usize> = HashMap::new();
+    for (i, e) in out.iter().enumerate() {
+        last.insert((&e.account, &e.ticket), i);
+    }
+    for (i, e) in out.iter().enumerate() {
+        let routed = match &e.kind {
+            EffectKind::Offered { agent } => Some(agent),
+            EffectKind::StatusChanged {
+                reason: switchboard_core::StatusReason::Assigned,
+                ..
+            } => match &out[i - 1].kind {
+                EffectKind::Assigned { agent } => Some(agent),
+                _ => return Err(format!("auto assignment without assigned: {e:?}")),
+            },
+            _ => None,
+        };
+        let Some(agent) = routed else { continue };
+        // Only check what still stands at the end of the step.
+        let later = out[i + 1..]
+            .iter()
+            .any(|x| x.account == e.account && x.ticket == e.ticket);
+        if later || last.get(&(&*e.account, &*e.ticket)) != Some(&i) {
+            continue;
+        }
+        let t = engine
+            .ticket(&e.account, &e.ticket)
+            .ok_or("routed ticket vanished")?;
+        let a = engine
+            .agent(&e.account, agent)
+            .ok_or_else(|| format!("routed to missing agent {agent}"))?;
+        let c = a.channels.iter().find(|c| c.channel == t.channel).unwrap();
+        if c.status != switchboard_core::AgentStatus::Online {
+            return Err(format!(
+                "{} routed to {agent} who is {} on {}",
+                t.id, c.status, t.channel
+            ));
+        }
+        if t.group.as_ref().is_some_and(|g| !a.groups.contains(g)) {
+            return Err(format!(
+                "{} routed to {agent} outside group {:?}",
+                t.id, t.group
+            ));
+        }
+        if t.skills.iter().any(|s| !a.skills.contains(s)) {
+            return Err(format!("{} routed to {agent} lacking {:?}", t.id, t.skills));
+        }
+        if c.load > c.capacity {
+            return Err(format!(
+                "{} routed to {agent} over capacity {}/{}",
+                t.id, c.load, c.capacity
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The queue lists tickets by priority, then queue time, then id.
+fn check_queue_order(engine: &Engine) -> Result<(), TestCaseError> {
+    for account in ACCOUNTS {
+        let q = engine.queue(account, usize::MAX);
+        for w in q.windows(2) {
+            let key = |e: &switchboard_core::view::QueueEntry| {
+                (
+                    std::cmp::Reverse(e.priority),
+                    e.queue_time,
+                    e.ticket.clone(),
+                )
+            };
+            prop_assert!(
+                key(&w[0]) < key(&w[1]),
+                "queue out of order: {:?} before {:?}",
+                w[0],
+                w[1]
+            );
+        }
+    }
+    Ok(())
+}
+
+fn stream(len: usize) -> impl Strategy<Value = Vec<(u64, Event)>> {
+    prop::collection::vec((step(), event()), 1..len)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn invariants_hold_after_every_event_spare_capacity(events in stream(160)) {
+        run(AssignmentMethod::SpareCapacity, &events)?;
+    }
+
+    #[test]
+    fn invariants_hold_after_every_event_spare_percentage(events in stream(120)) {
+        run(AssignmentMethod::SparePercentage, &events)?;
+    }
+
+    #[test]
+    fn invariants_hold_after_every_event_round_robin(events in stream(120)) {
+        run(AssignmentMethod::RoundRobin, &events)?;
+    }
+
+    #[test]
+    fn the_same_events_give_the_same_effects(events in stream(120)) {
+        let a = run(AssignmentMethod::SpareCapacity, &events)?;
+        let b = run(AssignmentMethod::SpareCapacity, &events)?;
+        prop_assert_eq!(a, b);
+    }
+}
