@@ -1,0 +1,647 @@
+//! Unit tests: the shipped file against the engine's defaults, every refusal, and the merges.
+
+use super::*;
+use switchboard_core::config::{DAY_MS, Policy};
+use switchboard_core::{AgentStatus, AssignmentMethod, AssignmentMode, Config};
+
+const ORIGIN: &str = "config/x.toml";
+
+fn ok(text: &str) -> Config {
+    match parse(text, ORIGIN) {
+        Ok(settings) => settings.engine,
+        Err(e) => panic!("refused: {e}\n--- input ---\n{text}"),
+    }
+}
+
+/// Asserts that `text` is refused with a message starting with the file and containing every part.
+fn refused(text: &str, parts: &[&str]) -> String {
+    let message = match parse(text, ORIGIN) {
+        Ok(_) => panic!("accepted, expected a refusal containing {parts:?}\n--- input ---\n{text}"),
+        Err(e) => e.to_string(),
+    };
+    assert!(message.starts_with(&format!("{ORIGIN}: ")), "{message}");
+    for part in parts {
+        assert!(message.contains(part), "{message:?} lacks {part:?}");
+    }
+    assert!(!message.contains('\n'), "{message:?} is not one line");
+    message
+}
+
+fn style_name(p: &Policy, i: usize) -> &str {
+    &p.styles[i].name
+}
+
+#[test]
+fn the_shipped_file_equals_the_engine_defaults() {
+    assert_eq!(shipped().engine, Config::default());
+}
+
+#[test]
+fn an_empty_file_gives_the_defaults() {
+    assert_eq!(ok(""), Config::default());
+}
+
+#[test]
+fn load_reads_a_file_and_names_it() {
+    let dir = std::env::temp_dir().join(format!("switchboard-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("switchboard.toml");
+    std::fs::write(&path, "[routing]\nassignment_method = \"round_robin\"\n").unwrap();
+    let config = load(&path).unwrap().engine;
+    assert_eq!(
+        config.defaults.assignment_method,
+        AssignmentMethod::RoundRobin
+    );
+
+    std::fs::write(&path, "[routing]\nassignment_method = 1\n").unwrap();
+    let message = load(&path).unwrap_err().to_string();
+    assert!(
+        message.starts_with(&format!("{}: routing.assignment_method: ", path.display())),
+        "{message}"
+    );
+
+    let missing = dir.join("missing.toml");
+    let error = load(&missing).unwrap_err();
+    assert!(matches!(error, ConfigError::Read { .. }), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .starts_with(&format!("{}: cannot read the file: ", missing.display()))
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// --- Refusals ---------------------------------------------------------------------------------
+
+#[test]
+fn close_window_over_28_days() {
+    refused(
+        "[styles.social_messaging]\nclose_after_solved_s = 2500000\n",
+        &[
+            "config/x.toml: styles.social_messaging.close_after_solved_s: 2500000 s is over the 28-day limit (2419200 s)",
+        ],
+    );
+    // The limit itself is allowed.
+    let c = ok("[styles.social_messaging]\nclose_after_solved_s = 2419200\n");
+    assert_eq!(c.defaults.styles[2].close_after_solved_ms, 28 * DAY_MS);
+}
+
+#[test]
+fn rule_naming_an_unknown_style() {
+    refused(
+        "[[style_rules]]\nvia = \"web_widget\"\nstyle = \"live_chat\"\n\n[[style_rules]]\nvia = \"sms\"\nstyle = \"chatty\"\n",
+        &[
+            "config/x.toml: style_rules[1].style: unknown style \"chatty\" (known: live_chat, live_chat_returning, social_messaging)",
+        ],
+    );
+}
+
+#[test]
+fn rule_without_a_style() {
+    refused(
+        "[[style_rules]]\nvia = \"sms\"\n",
+        &["style_rules[0].style: missing"],
+    );
+}
+
+#[test]
+fn rule_conditions() {
+    refused(
+        "[[style_rules]]\nvia = []\nstyle = \"live_chat\"\n",
+        &["style_rules[0].via: must not be an empty list"],
+    );
+    refused(
+        "[[style_rules]]\nbrand = [\"\"]\nstyle = \"live_chat\"\n",
+        &["style_rules[0].brand: must not contain an empty string"],
+    );
+    refused(
+        "[[style_rules]]\nchannel = [\"messaging\", \"fax\"]\nstyle = \"live_chat\"\n",
+        &["style_rules[0].channel: unknown channel \"fax\" (known: messaging, email, talk)"],
+    );
+    refused(
+        "[[style_rules]]\nvia = [\"sms\", 3]\nstyle = \"live_chat\"\n",
+        &["style_rules[0].via: must be a string or a list of strings, got [\"sms\", 3]"],
+    );
+    refused(
+        "[[style_rules]]\nauthenticated = \"yes\"\nstyle = \"live_chat\"\n",
+        &["style_rules[0].authenticated: must be true or false, got \"yes\""],
+    );
+}
+
+#[test]
+fn negative_and_non_integer_durations() {
+    refused(
+        "[channels.messaging]\noffer_timeout_s = -5\n",
+        &[
+            "config/x.toml: channels.messaging.offer_timeout_s: must be a non-negative integer, got -5",
+        ],
+    );
+    refused(
+        "[channels.messaging]\nskills_timeout_s = 1.5\n",
+        &["channels.messaging.skills_timeout_s: must be a non-negative integer, got 1.5"],
+    );
+    refused(
+        "[channels.messaging]\nskills_timeout_s = \"60\"\n",
+        &["channels.messaging.skills_timeout_s: must be a non-negative integer, got \"60\""],
+    );
+}
+
+#[test]
+fn duration_ranges() {
+    refused(
+        "[channels.talk]\noffer_timeout_s = 0\n",
+        &["channels.talk.offer_timeout_s: must be at least 1 s"],
+    );
+    refused(
+        "[channels.talk]\noffer_timeout_s = 86401\n",
+        &["channels.talk.offer_timeout_s: 86401 s is over the 1-day limit (86400 s)"],
+    );
+    refused(
+        "[channels.talk]\nskills_timeout_s = 3601\n",
+        &["channels.talk.skills_timeout_s: 3601 s is over the 1-hour limit (3600 s)"],
+    );
+    refused(
+        "[channels.talk]\nskills_timeout_s = 9223372036854775807\n",
+        &["channels.talk.skills_timeout_s: 9223372036854775807 s is over the 1-hour limit"],
+    );
+    let c = ok(
+        "[channels.talk]\noffer_timeout_s = 1\nskills_timeout_s = 0\n[channels.email]\nskills_timeout_s = 3600\n",
+    );
+    assert_eq!(c.channels.len(), 2);
+    assert_eq!(c.defaults.channels[0].offer_timeout_ms, 1000);
+    assert_eq!(c.defaults.channels[0].skills_timeout_ms, 0);
+    assert_eq!(c.defaults.channels[1].skills_timeout_ms, 3_600_000);
+}
+
+#[test]
+fn unknown_mode_and_method() {
+    refused(
+        "[channels.talk]\nmode = \"manual\"\n",
+        &["config/x.toml: channels.talk.mode: \"manual\" is not one of offer, auto"],
+    );
+    refused(
+        "[routing]\nassignment_method = \"random\"\n",
+        &[
+            "routing.assignment_method: \"random\" is not one of spare_capacity, spare_percentage, round_robin",
+        ],
+    );
+    refused(
+        "[routing]\nassignment_method = 2\n",
+        &[
+            "routing.assignment_method: must be one of spare_capacity, spare_percentage, round_robin, got 2",
+        ],
+    );
+}
+
+#[test]
+fn unknown_default_style() {
+    refused(
+        "[routing]\ndefault_style = \"chatty\"\n",
+        &[
+            "config/x.toml: routing.default_style: unknown style \"chatty\" (known: live_chat, live_chat_returning, social_messaging)",
+        ],
+    );
+}
+
+#[test]
+fn unified_status_missing_a_channel() {
+    refused(
+        "[unified_statuses]\naway = { messaging = \"away\", email = \"online\" }\n",
+        &["config/x.toml: unified_statuses.away.talk: missing (every channel must be mapped)"],
+    );
+}
+
+#[test]
+fn unified_status_with_a_bad_value_or_channel() {
+    refused(
+        "[unified_statuses]\nbusy = { messaging = \"idle\", email = \"away\", talk = \"away\" }\n",
+        &[
+            "config/x.toml: unified_statuses.busy.messaging: \"idle\" is not one of online, away, transfers_only, offline",
+        ],
+    );
+    refused(
+        "[unified_statuses]\nbusy = { messaging = \"away\", email = \"away\", talk = \"away\", fax = \"away\" }\n",
+        &["unified_statuses.busy.fax: unknown channel \"fax\" (known: messaging, email, talk)"],
+    );
+    refused(
+        "[unified_statuses]\nbusy = \"away\"\n",
+        &["unified_statuses.busy: must be a table, got \"away\""],
+    );
+}
+
+#[test]
+fn account_adding_a_channel() {
+    refused(
+        "[accounts.acme.channels.fax]\nmode = \"auto\"\n",
+        &[
+            "config/x.toml: accounts.acme.channels.fax: unknown channel \"fax\" (channels cannot be added per account)",
+        ],
+    );
+}
+
+#[test]
+fn unknown_keys_are_named_by_their_path() {
+    refused(
+        "[routing]\nasignment_method = \"round_robin\"\n",
+        &["config/x.toml: unknown key 'routing.asignment_method'"],
+    );
+    refused("[sever]\nport = 1\n", &["unknown key 'sever'"]);
+    refused(
+        "[channels.email]\nofer_timeout_s = 10\n",
+        &["unknown key 'channels.email.ofer_timeout_s'"],
+    );
+    refused(
+        "[styles.live_chat]\nclose_after_solved = 10\n",
+        &["unknown key 'styles.live_chat.close_after_solved'"],
+    );
+    refused(
+        "[accounts.acme]\nrouting = { assignment_method = \"round_robin\" }\n",
+        &["unknown key 'accounts.acme.routing'"],
+    );
+    refused(
+        "[accounts.\"acme.eu\".channels.email]\nmood = \"auto\"\n",
+        &["unknown key 'accounts.\"acme.eu\".channels.email.mood'"],
+    );
+    // A misspelt key is reported rather than the "missing" it causes.
+    refused(
+        "[[style_rules]]\nvia = \"sms\"\nstyle = \"live_chat\"\n[[style_rules]]\nstlye = \"live_chat\"\n",
+        &["unknown key 'style_rules[1].stlye'"],
+    );
+    refused(
+        "[[accounts.acme.style_rules]]\nstyle = \"live_chat\"\nvia_ = 1\n",
+        &["unknown key 'accounts.acme.style_rules[0].via_'"],
+    );
+}
+
+#[test]
+fn syntax_errors_have_a_line_and_column() {
+    let message = refused(
+        "[routing]\nassignment_method = \"round_robin\n",
+        &["config/x.toml: line 2, column "],
+    );
+    assert!(
+        matches!(
+            parse("[routing]\nassignment_method = \"round_robin\n", ORIGIN),
+            Err(ConfigError::Syntax { line: 2, .. })
+        ),
+        "{message}"
+    );
+    refused(
+        "[routing]\nassignment_method = \"a\"\nassignment_method = \"b\"\n",
+        &["config/x.toml: line 3, column 1: "],
+    );
+    refused("[channels.email]\nmode = auto\n", &["line 2, column 8: "]);
+}
+
+#[test]
+fn wrong_types_name_the_key() {
+    refused(
+        "routing = 5\n",
+        &["config/x.toml: routing: must be a table, got 5"],
+    );
+    refused(
+        "[channels]\nmessaging = 5\n",
+        &["channels.messaging: must be a table, got 5"],
+    );
+    refused(
+        "channels = [1]\n",
+        &["channels: must be a table, got a list"],
+    );
+    refused(
+        "style_rules = 5\n",
+        &["style_rules: must be a list of tables, got 5"],
+    );
+    refused(
+        "[style_rules]\nstyle = \"live_chat\"\n",
+        &["style_rules: must be a list of tables ([[...]] blocks), got a single table"],
+    );
+    refused(
+        "style_rules = [1]\n",
+        &["style_rules[0]: must be a table, got 1"],
+    );
+    refused(
+        "[channels.email]\nreassign_on_unavailable = \"yes\"\n",
+        &["channels.email.reassign_on_unavailable: must be true or false, got \"yes\""],
+    );
+    refused(
+        "[routing]\ndefault_style = [\"live_chat\"]\n",
+        &["routing.default_style: must be a string, got [\"live_chat\"]"],
+    );
+    refused(
+        "[routing]\ndefault_style = { name = \"x\" }\n",
+        &["routing.default_style: must be a string, got a table"],
+    );
+    refused(
+        "[routing]\ndefault_style = 1979-05-27\n",
+        &["routing.default_style: unknown style \"1979-05-27\""],
+    );
+    refused(
+        "[accounts]\nacme = true\n",
+        &["accounts.acme: must be a table, got true"],
+    );
+}
+
+#[test]
+fn empty_and_bad_names() {
+    refused(
+        "channels = {}\n",
+        &["config/x.toml: channels: at least one channel is required"],
+    );
+    refused(
+        "[channels.\"\"]\n",
+        &["channels.\"\": a channel name must not be empty"],
+    );
+    refused(
+        "[styles.\"\"]\nclose_after_solved_s = 1\n",
+        &["styles.\"\": a style name must not be empty"],
+    );
+    refused(
+        "[unified_statuses]\n\"\" = { messaging = \"away\", email = \"away\", talk = \"away\" }\n",
+        &["unified_statuses.\"\": a unified status name must not be empty"],
+    );
+    refused(
+        "[accounts.\"\"]\n",
+        &["accounts.\"\": an account id must not be empty"],
+    );
+    let many: String = (0..256).map(|i| format!("[channels.c{i}]\n")).collect();
+    refused(
+        &many,
+        &["channels: at most 255 channels are supported, got 256"],
+    );
+}
+
+#[test]
+fn a_new_style_needs_its_close_window() {
+    refused(
+        "[styles.chatty]\n",
+        &["styles.chatty.close_after_solved_s: missing"],
+    );
+    refused(
+        "[accounts.acme.styles.chatty]\n",
+        &["accounts.acme.styles.chatty.close_after_solved_s: missing"],
+    );
+}
+
+#[test]
+fn no_input_makes_it_panic() {
+    // Prefixes of the shipped file, cut all over (every third character keeps the test quick),
+    // either parse or are refused.
+    let text = SHIPPED;
+    for (i, _) in text.char_indices().step_by(3) {
+        let _ = parse(&text[..i], ORIGIN);
+    }
+    for junk in [
+        "\u{0}",
+        "[",
+        "=",
+        "[[a]]\n[a]",
+        "a = 1979-05-27T07:32:00Z",
+        "x = nan",
+        "\u{feff}[routing]",
+    ] {
+        let _ = parse(junk, ORIGIN);
+    }
+}
+
+// --- Merges -----------------------------------------------------------------------------------
+
+#[test]
+fn account_overrides_change_only_what_they_name() {
+    let c = ok(r#"
+[accounts.acme]
+assignment_method = "round_robin"
+
+[accounts.acme.channels.email]
+mode = "offer"
+
+[accounts.beta.channels.talk]
+offer_timeout_s = 45
+"#);
+    let defaults = Config::default().defaults;
+    assert_eq!(c.defaults, defaults);
+
+    let acme = c.policy("acme");
+    assert_eq!(acme.assignment_method, AssignmentMethod::RoundRobin);
+    assert_eq!(acme.channels[1].mode, AssignmentMode::Offer);
+    // Every other key of email keeps the global value.
+    assert_eq!(
+        acme.channels[1].offer_timeout_ms,
+        defaults.channels[1].offer_timeout_ms
+    );
+    assert_eq!(
+        acme.channels[1].skills_timeout_ms,
+        defaults.channels[1].skills_timeout_ms
+    );
+    assert!(!acme.channels[1].reassign_on_unavailable);
+    assert_eq!(acme.channels[0], defaults.channels[0]);
+    assert_eq!(acme.channels[2], defaults.channels[2]);
+    assert_eq!(
+        (&acme.styles, &acme.style_rules, &acme.unified_statuses),
+        (
+            &defaults.styles,
+            &defaults.style_rules,
+            &defaults.unified_statuses
+        )
+    );
+
+    let beta = c.policy("beta");
+    assert_eq!(beta.assignment_method, AssignmentMethod::SpareCapacity);
+    assert_eq!(beta.channels[2].offer_timeout_ms, 45_000);
+    assert_eq!(beta.channels[2].mode, AssignmentMode::Offer);
+
+    // An unlisted account gets the defaults.
+    assert_eq!(c.policy("gamma"), &c.defaults);
+    assert_eq!(c.accounts.len(), 2);
+}
+
+#[test]
+fn accounts_merge_over_the_files_own_top_level() {
+    let c = ok(r#"
+[routing]
+assignment_method = "spare_percentage"
+[channels.email]
+skills_timeout_s = 120
+[accounts.acme.channels.email]
+mode = "offer"
+"#);
+    let acme = c.policy("acme");
+    assert_eq!(acme.assignment_method, AssignmentMethod::SparePercentage);
+    assert_eq!(acme.channels[0].skills_timeout_ms, 120_000);
+    assert_eq!(acme.channels[0].mode, AssignmentMode::Offer);
+}
+
+#[test]
+fn an_account_may_add_a_style_and_pick_it() {
+    let c = ok(r#"
+[accounts.acme]
+default_style = "week"
+[accounts.acme.styles.week]
+close_after_solved_s = 604800
+[accounts.acme.styles.live_chat_returning]
+close_after_solved_s = 7200
+[[accounts.acme.style_rules]]
+via = "sms"
+account = "acme"
+style = "live_chat"
+"#);
+    let acme = c.policy("acme");
+    assert_eq!(style_name(acme, acme.default_style), "week");
+    assert_eq!(acme.styles[3].close_after_solved_ms, 7 * DAY_MS);
+    assert_eq!(acme.styles[1].close_after_solved_ms, 7_200_000);
+    assert_eq!(acme.style_rules.len(), 1);
+    assert_eq!(
+        style_name(
+            acme,
+            acme.style_for("acme", "messaging", "sms", false, None)
+        ),
+        "live_chat"
+    );
+    assert_eq!(
+        style_name(
+            acme,
+            acme.style_for("acme", "messaging", "web_widget", false, None)
+        ),
+        "week"
+    );
+    // The account's style does not leak into the defaults.
+    assert_eq!(c.defaults.styles.len(), 3);
+    assert_eq!(c.defaults.styles[1].close_after_solved_ms, 3_600_000);
+}
+
+#[test]
+fn top_level_styles_and_rules() {
+    // Styles merge by name: changing one keeps the others, and the shipped rules keep working.
+    let c = ok("[styles.social_messaging]\nclose_after_solved_s = 86400\n");
+    assert_eq!(c.defaults.styles.len(), 3);
+    assert_eq!(c.defaults.styles[2].close_after_solved_ms, DAY_MS);
+    assert_eq!(
+        c.defaults.style_rules,
+        Config::default().defaults.style_rules
+    );
+
+    // Rules replace the list.
+    let c = ok(r#"
+[[style_rules]]
+channel = "email"
+brand = ["b1", "b2"]
+style = "live_chat_returning"
+"#);
+    let p = &c.defaults;
+    assert_eq!(p.style_rules.len(), 1);
+    assert_eq!(
+        p.style_rules[0].channel.as_deref(),
+        Some(&["email".to_owned()][..])
+    );
+    assert_eq!(
+        style_name(p, p.style_for("a", "email", "email", false, Some("b2"))),
+        "live_chat_returning"
+    );
+    assert_eq!(
+        style_name(p, p.style_for("a", "messaging", "web_widget", false, None)),
+        "social_messaging"
+    );
+
+    let c = ok("style_rules = []\n");
+    assert!(c.defaults.style_rules.is_empty());
+}
+
+#[test]
+fn a_custom_unified_status_round_trips() {
+    let c = ok(r#"
+[unified_statuses]
+in_meeting = { talk = "offline", messaging = "away", email = "transfers_only" }
+away = { messaging = "away", email = "away", talk = "away" }
+
+[accounts.acme.unified_statuses]
+in_meeting = { messaging = "online", email = "online", talk = "offline" }
+"#);
+    let p = &c.defaults;
+    let names: Vec<&str> = p.unified_statuses.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["online", "away", "transfers_only", "offline", "in_meeting"]
+    );
+    // Aligned with the channel order, whatever order the table was written in.
+    assert_eq!(
+        p.unified("in_meeting").unwrap().per_channel,
+        [
+            AgentStatus::Away,
+            AgentStatus::TransfersOnly,
+            AgentStatus::Offline
+        ]
+    );
+    assert_eq!(
+        p.unified("away").unwrap().per_channel,
+        [AgentStatus::Away; 3]
+    );
+    let acme = c.policy("acme");
+    assert_eq!(
+        acme.unified("in_meeting").unwrap().per_channel,
+        [
+            AgentStatus::Online,
+            AgentStatus::Online,
+            AgentStatus::Offline
+        ]
+    );
+    assert_eq!(acme.unified("away"), p.unified("away"));
+}
+
+#[test]
+fn a_file_may_replace_the_channel_set() {
+    let c = ok(r#"
+[channels.email]
+skills_timeout_s = 120
+[channels.messaging]
+[channels.chat]
+mode = "auto"
+"#);
+    assert_eq!(
+        c.channels.iter().map(|c| &**c).collect::<Vec<_>>(),
+        ["email", "messaging", "chat"]
+    );
+    let p = &c.defaults;
+    // Left-out keys take the shipped value of the same-named channel, or the generic one.
+    assert_eq!(p.channels[0].mode, AssignmentMode::Auto);
+    assert!(!p.channels[0].reassign_on_unavailable);
+    assert_eq!(p.channels[0].skills_timeout_ms, 120_000);
+    assert_eq!(p.channels[1], Config::default().defaults.channels[0]);
+    assert_eq!(p.channels[2].mode, AssignmentMode::Auto);
+    assert_eq!(
+        (
+            p.channels[2].offer_timeout_ms,
+            p.channels[2].skills_timeout_ms
+        ),
+        (30_000, 60_000)
+    );
+    assert!(p.channels[2].reassign_on_unavailable);
+    // The shipped unified statuses are rebuilt for these channels.
+    assert_eq!(
+        p.unified("away").unwrap().per_channel,
+        [AgentStatus::Online, AgentStatus::Away, AgentStatus::Away]
+    );
+    assert_eq!(
+        p.unified("offline").unwrap().per_channel,
+        [AgentStatus::Offline; 3]
+    );
+
+    // Two channels, and a unified status mapping exactly those.
+    let c = ok(r#"
+[channels.messaging]
+[channels.email]
+[unified_statuses]
+busy = { messaging = "away", email = "online" }
+"#);
+    assert_eq!(c.channels.len(), 2);
+    assert_eq!(
+        c.defaults.unified("busy").unwrap().per_channel,
+        [AgentStatus::Away, AgentStatus::Online]
+    );
+    refused(
+        "[channels.messaging]\n[channels.email]\n[unified_statuses]\nbusy = { messaging = \"away\", email = \"online\", talk = \"away\" }\n",
+        &["unified_statuses.busy.talk: unknown channel \"talk\" (known: messaging, email)"],
+    );
+    refused(
+        "[channels.messaging]\n[accounts.acme.channels.talk]\nmode = \"auto\"\n",
+        &["accounts.acme.channels.talk: unknown channel \"talk\""],
+    );
+}
