@@ -1,0 +1,43 @@
+//! The `switchboard` command: the daemon, its clients and the replay tool in one binary.
+
+mod replay;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "switchboard", version, about = "Omnichannel routing engine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay JSON Lines events through the engine and print the effects (see routing.md).
+    Replay(replay::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result: Result<ExitCode> = match cli.command {
+        Command::Replay(args) => replay::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("switchboard: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads `--config FILE`, or the shipped defaults without one.
+fn load_settings(path: Option<&PathBuf>) -> Result<switchboard_config::Settings> {
+    Ok(match path {
+        Some(p) => switchboard_config::load(p)?,
+        None => switchboard_config::shipped(),
+    })
+}
