@@ -771,6 +771,7 @@ impl Account {
             channel: tk.channel,
             group: tk.group,
             skills: tk.effective_skills(),
+            excluded: tk.excluded.clone(),
         };
         let key = self.queue_key(t);
         let bucket = self.queue.insert(key, needs, t);
@@ -795,10 +796,11 @@ impl Account {
         if let Some(k) = tk.offer_timer.take() {
             cx.timers.cancel(k);
         }
-        if matches!(reason, WithdrawReason::Declined | WithdrawReason::Timeout)
-            && !tk.excluded.contains(&a)
-        {
-            tk.excluded.push(a);
+        if matches!(reason, WithdrawReason::Declined | WithdrawReason::Timeout) {
+            // Kept sorted: it is part of the queue bucket's key.
+            if let Err(i) = tk.excluded.binary_search(&a) {
+                tk.excluded.insert(i, a);
+            }
         }
         remove_from(&mut self.slot(a, ch).offers, t);
         self.reindex(a, ch);
@@ -931,7 +933,7 @@ impl Account {
         t.group.is_none_or(|g| agent.groups.contains(g))
             && t.skills.is_subset(&agent.skills)
             && (t.relaxed || t.optional_skills.is_subset(&agent.skills))
-            && !t.excluded.contains(&a)
+            && t.excluded.binary_search(&a).is_err()
     }
 
     /// The best eligible agent for a queued ticket, if any.
@@ -953,9 +955,7 @@ impl Account {
     ) -> Option<(QueueKey, TicketIdx)> {
         let agent = &self.agents[a as usize];
         self.queue
-            .first_for(ch, &agent.groups, &agent.skills, after, |t| {
-                self.tickets[t as usize].excluded.contains(&a)
-            })
+            .first_for(ch, a, &agent.groups, &agent.skills, after)
     }
 
     /// Routes every ticket that could have become routable since the last settle, in queue order.

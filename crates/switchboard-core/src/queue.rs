@@ -2,12 +2,15 @@
 //!
 //! One order for the whole account (priority, then queue time, then ticket id), kept twice: once
 //! whole, for listing and positions, and once split into buckets of tickets that need the same
-//! thing (channel, group, effective skills). When an agent frees capacity, only the buckets whose
-//! needs the agent meets are looked at, and in each only its head matters, so routing after a
-//! release costs O(buckets × log n) instead of a walk over the whole queue.
+//! thing (channel, group, effective skills, and agents they exclude). When an agent frees capacity,
+//! only the buckets whose needs the agent meets are looked at, and in each only its head matters,
+//! so routing after a release costs O(buckets × log n) instead of a walk over the whole queue.
+//! Exclusions are part of the bucket so that an agent who declined many waiting tickets skips them
+//! a bucket at a time instead of one ticket at a time.
 
 use crate::bitset::BitSet;
 use crate::types::{Millis, Priority};
+use smallvec::SmallVec;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
@@ -38,12 +41,16 @@ pub(crate) struct Needs {
     pub group: Option<u32>,
     /// Required skills, plus the optional ones until they relax.
     pub skills: BitSet,
+    /// Agents who declined or let an offer time out, sorted.
+    pub excluded: SmallVec<[u32; 2]>,
 }
 
 impl Needs {
-    /// Whether an agent with these groups and skills meets the needs (capacity aside).
-    pub fn met_by(&self, groups: &BitSet, skills: &BitSet) -> bool {
-        self.group.is_none_or(|g| groups.contains(g)) && self.skills.is_subset(skills)
+    /// Whether this agent, with these groups and skills, meets the needs (capacity aside).
+    pub fn met_by(&self, agent: u32, groups: &BitSet, skills: &BitSet) -> bool {
+        self.group.is_none_or(|g| groups.contains(g))
+            && self.skills.is_subset(skills)
+            && self.excluded.binary_search(&agent).is_err()
     }
 }
 
@@ -116,15 +123,15 @@ impl Queue {
         }
     }
 
-    /// The first ticket after `after`, in queue order, on `channel`, whose needs an agent with these
-    /// groups and skills meets and which `skip` does not exclude.
+    /// The first ticket after `after`, in queue order, on `channel`, whose needs this agent with
+    /// these groups and skills meets.
     pub fn first_for(
         &self,
         channel: u8,
+        agent: u32,
         groups: &BitSet,
         skills: &BitSet,
         after: Option<&QueueKey>,
-        skip: impl Fn(u32) -> bool,
     ) -> Option<(QueueKey, u32)> {
         let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
         let mut best: Option<(&QueueKey, u32)> = None;
@@ -136,13 +143,10 @@ impl Queue {
             let bucket = self.buckets[b as usize]
                 .as_ref()
                 .expect("listed buckets are live");
-            if !bucket.needs.met_by(groups, skills) {
+            if !bucket.needs.met_by(agent, groups, skills) {
                 continue;
             }
-            let hit = bucket
-                .tickets
-                .range((lower, Bound::Unbounded))
-                .find(|&(_, &t)| !skip(t));
+            let hit = bucket.tickets.range((lower, Bound::Unbounded)).next();
             if let Some((k, &t)) = hit {
                 if best.is_none_or(|(bk, _)| k < bk) {
                     best = Some((k, t));
@@ -180,75 +184,59 @@ mod tests {
         QueueKey::new(p, t, id.into())
     }
 
+    fn needs(channel: u8, skills: &[u32], excluded: &[u32]) -> Needs {
+        Needs {
+            channel,
+            group: None,
+            skills: skills.iter().copied().collect(),
+            excluded: excluded.iter().copied().collect(),
+        }
+    }
+
     #[test]
     fn order_is_priority_then_time_then_id_in_code_point_order() {
         let mut q = Queue::default();
-        let needs = Needs {
-            channel: 0,
-            group: None,
-            skills: BitSet::new(),
-        };
-        q.insert(key(Priority::Normal, 5, "c#9"), needs.clone(), 1);
-        q.insert(key(Priority::Normal, 5, "c#10"), needs.clone(), 2);
-        q.insert(key(Priority::Urgent, 9, "z"), needs.clone(), 3);
-        q.insert(key(Priority::Low, 1, "a"), needs.clone(), 4);
-        q.insert(key(Priority::Normal, 4, "y"), needs, 5);
+        let n = needs(0, &[], &[]);
+        q.insert(key(Priority::Normal, 5, "c#9"), n.clone(), 1);
+        q.insert(key(Priority::Normal, 5, "c#10"), n.clone(), 2);
+        q.insert(key(Priority::Urgent, 9, "z"), n.clone(), 3);
+        q.insert(key(Priority::Low, 1, "a"), n.clone(), 4);
+        q.insert(key(Priority::Normal, 4, "y"), n, 5);
         let order: Vec<u32> = q.iter().map(|(_, t)| t).collect();
         assert_eq!(order, vec![3, 5, 2, 1, 4]);
     }
 
     #[test]
-    fn first_for_skips_buckets_the_agent_cannot_serve_and_excluded_tickets() {
+    fn first_for_skips_buckets_the_agent_cannot_serve_or_is_excluded_from() {
         let mut q = Queue::default();
-        let skilled = Needs {
-            channel: 0,
-            group: None,
-            skills: [7].into_iter().collect(),
-        };
-        let plain = Needs {
-            channel: 0,
-            group: None,
-            skills: BitSet::new(),
-        };
-        let other_channel = Needs {
-            channel: 1,
-            group: None,
-            skills: BitSet::new(),
-        };
-        q.insert(key(Priority::Urgent, 1, "a"), skilled, 1);
-        q.insert(key(Priority::Normal, 1, "b"), plain.clone(), 2);
-        q.insert(key(Priority::Normal, 2, "c"), plain, 3);
-        q.insert(key(Priority::Urgent, 0, "d"), other_channel, 4);
+        q.insert(key(Priority::Urgent, 1, "a"), needs(0, &[7], &[]), 1);
+        q.insert(key(Priority::Normal, 1, "b"), needs(0, &[], &[9]), 2);
+        q.insert(key(Priority::Normal, 2, "c"), needs(0, &[], &[]), 3);
+        q.insert(key(Priority::Urgent, 0, "d"), needs(1, &[], &[]), 4);
         let none = BitSet::new();
-        let found = q.first_for(0, &none, &none, None, |_| false).map(|x| x.1);
-        assert_eq!(found, Some(2));
-        let found = q.first_for(0, &none, &none, None, |t| t == 2).map(|x| x.1);
-        assert_eq!(found, Some(3));
+        let first = |agent, skills: &BitSet, after| q.first_for(0, agent, &none, skills, after);
+        assert_eq!(first(8, &none, None).map(|x| x.1), Some(2));
+        assert_eq!(first(9, &none, None).map(|x| x.1), Some(3));
         let seven: BitSet = [7].into_iter().collect();
-        let found = q.first_for(0, &none, &seven, None, |_| false);
+        let found = first(8, &seven, None);
         assert_eq!(found.as_ref().map(|x| x.1), Some(1));
         let after = found.unwrap().0;
-        assert_eq!(
-            q.first_for(0, &none, &seven, Some(&after), |_| false)
-                .map(|x| x.1),
-            Some(2)
-        );
+        assert_eq!(first(8, &seven, Some(&after)).map(|x| x.1), Some(2));
     }
 
     #[test]
     fn empty_buckets_are_dropped_and_reused() {
         let mut q = Queue::default();
-        let needs = Needs {
-            channel: 0,
+        let n = Needs {
             group: Some(1),
-            skills: BitSet::new(),
+            ..needs(0, &[], &[])
         };
         let k = key(Priority::Normal, 1, "a");
-        let b = q.insert(k.clone(), needs.clone(), 1);
+        let b = q.insert(k.clone(), n.clone(), 1);
         q.remove(&k, b);
         assert_eq!(q.bucket_count(), 0);
         assert_eq!(q.len(), 0);
-        let b2 = q.insert(k, needs, 1);
+        let b2 = q.insert(k, n, 1);
         assert_eq!(b, b2);
         assert_eq!(q.bucket_count(), 1);
     }

@@ -77,7 +77,7 @@ pub(crate) struct Ticket {
     pub bucket: Option<u32>,
     /// Whether the optional skills have relaxed.
     pub relaxed: bool,
-    /// Agents who declined or let an offer of this ticket time out.
+    /// Agents who declined or let an offer of this ticket time out, sorted.
     pub excluded: SmallVec<[AgentIdx; 2]>,
     pub solved_at: Option<Millis>,
     pub offer_timer: Option<TimerKey>,
