@@ -47,6 +47,8 @@ pub(crate) struct Account {
     pub groups: Interner,
     pub queue: Queue,
     pub index: Vec<ChannelIndex>,
+    /// Tickets per status, indexed by `TicketStatus as usize`, kept as statuses change.
+    pub status_counts: [u32; 6],
     /// Counts real assignments; an agent's `last_assigned` is a value of it.
     assign_seq: u64,
     /// Tickets that entered the queue or needed less since the last settle.
@@ -74,6 +76,7 @@ impl Account {
             groups: Interner::default(),
             queue: Queue::default(),
             index,
+            status_counts: [0; 6],
             assign_seq: 0,
             dirty_tickets: Vec::new(),
             dirty_agents: Vec::new(),
@@ -437,6 +440,7 @@ impl Account {
         };
         self.tickets.push(ticket);
         self.ticket_ids.insert(id, t);
+        self.status_counts[TicketStatus::New as usize] += 1;
         let style = self.policy.styles[style].name.clone();
         self.emit(
             cx,
@@ -457,6 +461,7 @@ impl Account {
         let from = tk.status;
         tk.status = TicketStatus::Open;
         tk.solved_at = None;
+        moved(&mut self.status_counts, from, TicketStatus::Open);
         let close = tk.close_timer.take();
         let ch = tk.channel as usize;
         let assignee = tk.assignee;
@@ -596,6 +601,7 @@ impl Account {
         }
         tk.status = to;
         tk.solved_at = None;
+        moved(&mut self.status_counts, from, to);
         self.emit(
             cx,
             t,
@@ -728,6 +734,7 @@ impl Account {
         let tk = &mut self.tickets[t as usize];
         debug_assert_eq!(tk.status, TicketStatus::Solved);
         tk.status = TicketStatus::Closed;
+        moved(&mut self.status_counts, TicketStatus::Solved, TicketStatus::Closed);
         self.emit(
             cx,
             t,
@@ -848,6 +855,7 @@ impl Account {
         if let Some(reason) = reason {
             if self.tickets[t as usize].status == TicketStatus::New {
                 self.tickets[t as usize].status = TicketStatus::Open;
+                moved(&mut self.status_counts, TicketStatus::New, TicketStatus::Open);
                 self.emit(
                     cx,
                     t,
@@ -1043,6 +1051,11 @@ struct Cursor {
     channel: u8,
     key: QueueKey,
     ticket: TicketIdx,
+}
+
+fn moved(counts: &mut [u32; 6], from: TicketStatus, to: TicketStatus) {
+    counts[from as usize] -= 1;
+    counts[to as usize] += 1;
 }
 
 fn remove_from(list: &mut TicketList, t: TicketIdx) {

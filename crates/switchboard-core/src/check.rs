@@ -107,6 +107,13 @@ impl Account {
                 ));
             }
         }
+        let mut statuses = [0u32; 6];
+        for tk in &self.tickets {
+            statuses[tk.status as usize] += 1;
+        }
+        if statuses != self.status_counts {
+            return Err(format!("status counts {:?}, tickets say {statuses:?}", self.status_counts));
+        }
         if queued != self.queue.len() {
             return Err(format!(
                 "{queued} tickets say they are queued, the queue holds {}",
@@ -152,6 +159,21 @@ impl Account {
                     self.channels[ch],
                     ix.len()
                 ));
+            }
+        }
+        for ch in 0..nch {
+            for p in crate::types::Priority::ALL {
+                let waiting: Vec<_> = self
+                    .queue
+                    .iter()
+                    .map(|(_, t)| &self.tickets[t as usize])
+                    .filter(|tk| tk.channel as usize == ch && tk.priority == p)
+                    .collect();
+                if self.queue.count(ch as u8, p) as usize != waiting.len()
+                    || self.queue.oldest(ch as u8, p) != waiting.iter().map(|tk| tk.queue_time).min()
+                {
+                    return Err(format!("queue counts for {} {p} disagree with the queue", self.channels[ch]));
+                }
             }
         }
         // The routing promise: nothing waits that someone could take.

@@ -26,12 +26,12 @@ pub(crate) struct QueueKey {
 
 impl QueueKey {
     pub fn new(priority: Priority, time: Millis, id: Arc<str>) -> Self {
-        QueueKey {
-            urgency: Priority::Urgent as u8 - priority as u8,
-            time,
-            id,
-        }
+        QueueKey { urgency: urgency(priority), time, id }
     }
+}
+
+fn urgency(priority: Priority) -> u8 {
+    Priority::Urgent as u8 - priority as u8
 }
 
 /// What a ticket needs of an agent; tickets needing the same share a bucket.
@@ -68,15 +68,17 @@ pub(crate) struct Queue {
     free: Vec<u32>,
     by_needs: HashMap<Needs, u32, ahash::RandomState>,
     per_channel: Vec<Vec<u32>>,
+    /// Waiting tickets per channel and urgency, kept as they come and go so stats cost nothing.
+    counts: Vec<[u32; 4]>,
 }
 
 impl Queue {
     /// Adds a ticket; returns its bucket, which `remove` needs.
     pub fn insert(&mut self, key: QueueKey, needs: Needs, ticket: u32) -> u32 {
+        let ch = needs.channel as usize;
         let b = match self.by_needs.get(&needs) {
             Some(&b) => b,
             None => {
-                let ch = needs.channel as usize;
                 let bucket = Some(Bucket {
                     needs: needs.clone(),
                     tickets: BTreeMap::new(),
@@ -99,6 +101,10 @@ impl Queue {
                 b
             }
         };
+        if self.counts.len() <= ch {
+            self.counts.resize(ch + 1, [0; 4]);
+        }
+        self.counts[ch][key.urgency as usize] += 1;
         let bucket = self.buckets[b as usize].as_mut().expect("live bucket");
         bucket.tickets.insert(key.clone(), ticket);
         self.order.insert(key, ticket);
@@ -111,7 +117,9 @@ impl Queue {
             debug_assert!(false, "removing from a dead bucket");
             return;
         };
-        b.tickets.remove(key);
+        if b.tickets.remove(key).is_some() {
+            self.counts[b.needs.channel as usize][key.urgency as usize] -= 1;
+        }
         if b.tickets.is_empty() {
             let b = self.buckets[bucket as usize].take().expect("live bucket");
             self.by_needs.remove(&b.needs);
@@ -168,6 +176,27 @@ impl Queue {
     /// Zero-based position of a queued ticket. Walks the queue: for queries, not for routing.
     pub fn position(&self, key: &QueueKey) -> usize {
         self.order.range(..key).count()
+    }
+
+    /// Waiting tickets on the channel with this priority.
+    pub fn count(&self, channel: u8, priority: Priority) -> u32 {
+        self.counts.get(channel as usize).map_or(0, |c| c[urgency(priority) as usize])
+    }
+
+    /// The earliest queue time among waiting tickets on the channel with this priority: the head,
+    /// for that priority, of each bucket of the channel.
+    pub fn oldest(&self, channel: u8, priority: Priority) -> Option<Millis> {
+        let u = urgency(priority);
+        let from = QueueKey { urgency: u, time: 0, id: Arc::from("") };
+        self.per_channel
+            .get(channel as usize)?
+            .iter()
+            .filter_map(|&b| {
+                let bucket = self.buckets[b as usize].as_ref()?;
+                let (k, _) = bucket.tickets.range(&from..).next()?;
+                (k.urgency == u).then_some(k.time)
+            })
+            .min()
     }
 
     #[cfg(test)]

@@ -100,6 +100,19 @@ pub struct QueueEntry {
     pub group: Option<Arc<str>>,
 }
 
+/// The few facts about a ticket that metrics label and time effects by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketBrief {
+    /// Index of the ticket's channel in [`crate::Config::channels`].
+    pub channel: usize,
+    /// Priority.
+    pub priority: Priority,
+    /// Conversation style.
+    pub style: Arc<str>,
+    /// When it entered the queue.
+    pub queue_time: Millis,
+}
+
 /// Counts for one channel of an account.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ChannelStats {
@@ -126,7 +139,7 @@ pub struct AccountStats {
     pub account: Arc<str>,
     /// Live agents.
     pub agents: u32,
-    /// Tickets per status, in the order of [`TicketStatus::ALL`].
+    /// Tickets per status, in the order of [`TicketStatus::ALL`] (closed ones included).
     pub tickets_by_status: [u32; 6],
     /// Waiting tickets.
     pub queued: u32,
@@ -229,21 +242,14 @@ impl Account {
                 cs.offered += c.offers.len() as u32;
             }
         }
-        for tk in &self.tickets {
-            let i = TicketStatus::ALL
-                .iter()
-                .position(|x| *x == tk.status)
-                .unwrap_or(0);
-            s.tickets_by_status[i] += 1;
-        }
-        for (_, t) in self.queue.iter() {
-            let tk = &self.tickets[t as usize];
-            let cs = &mut s.channels[tk.channel as usize];
-            let p = tk.priority as usize;
-            cs.queued_by_priority[p] += 1;
-            let oldest = &mut cs.oldest_queue_time_by_priority[p];
-            *oldest = Some(oldest.map_or(tk.queue_time, |o| o.min(tk.queue_time)));
-            s.queued += 1;
+        s.tickets_by_status = self.status_counts;
+        for (ch, cs) in s.channels.iter_mut().enumerate() {
+            for p in Priority::ALL {
+                let n = self.queue.count(ch as u8, p);
+                cs.queued_by_priority[p as usize] = n;
+                cs.oldest_queue_time_by_priority[p as usize] = self.queue.oldest(ch as u8, p);
+                s.queued += n;
+            }
         }
         s
     }
@@ -254,6 +260,18 @@ impl Engine {
         self.account_ids
             .get(name)
             .map(|&i| &self.accounts[i as usize])
+    }
+
+    /// What metrics need to know about a ticket, without allocating.
+    pub fn ticket_brief(&self, account: &str, ticket: &str) -> Option<TicketBrief> {
+        let acc = self.account(account)?;
+        let tk = &acc.tickets[*acc.ticket_ids.get(ticket)? as usize];
+        Some(TicketBrief {
+            channel: tk.channel as usize,
+            priority: tk.priority,
+            style: acc.policy.styles[tk.style as usize].name.clone(),
+            queue_time: tk.queue_time,
+        })
     }
 
     /// Whether the account has this ticket (closed ones included).
