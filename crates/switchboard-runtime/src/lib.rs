@@ -1,0 +1,328 @@
+//! Switchboard's runtime: the engine, driven live.
+//!
+//! Accounts are spread over **shards**. Each shard is one OS thread that owns an [`Engine`] holding
+//! its accounts, so routing takes no lock. Callers hand work to a shard over a bounded channel (a
+//! full shard refuses with [`IngestError::Saturated`] instead of buffering without bound) and get
+//! the answer on a oneshot channel, so async callers (gRPC, the bus) never block a runtime thread.
+//! While idle, a shard sleeps exactly until its engine's next deadline, so offer timeouts, skills
+//! timeouts and closes fire on time without polling.
+//!
+//! Effects go to the caller of the event that caused them and to every watcher through a bounded
+//! broadcast channel: a watcher that falls behind loses the oldest effects and is told how many,
+//! and never slows routing down.
+
+pub mod clock;
+pub mod metrics;
+mod shard;
+
+use crate::clock::{Clock, MonotonicClock};
+use crate::metrics::Metrics;
+use crate::shard::{Command, Shard};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use switchboard_core::view::AccountStats;
+use switchboard_core::{Config, Effect, Engine, EngineError, ErrorClass, Event, Millis};
+use thiserror::Error;
+use tokio::sync::{broadcast, oneshot};
+
+/// How the runtime is set up.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Shard threads (at least 1).
+    pub shards: usize,
+    /// Commands waiting per shard before ingest is refused as saturated.
+    pub shard_queue: usize,
+    /// How far ahead of the daemon's clock an event's `at` may be.
+    pub max_future_skew_ms: Millis,
+    /// Effects buffered for watchers.
+    pub watch_buffer: usize,
+    /// Label routing metrics with the account.
+    pub per_account_metrics: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            shards: 1,
+            shard_queue: 4096,
+            max_future_skew_ms: 5000,
+            watch_buffer: 4096,
+            per_account_metrics: false,
+        }
+    }
+}
+
+/// Why an event was not applied.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum IngestError {
+    /// The engine refused it; nothing changed.
+    #[error("{0}")]
+    Refused(Refusal),
+    /// The shard's queue is full; retry later.
+    #[error("the daemon is saturated: shard {0}'s queue is full; retry later")]
+    Saturated(usize),
+    /// The runtime is shutting down.
+    #[error("the daemon is shutting down")]
+    Stopped,
+}
+
+/// A refusal with what a protocol needs to report it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{message}")]
+pub struct Refusal {
+    /// The class, for a status code.
+    pub class: ErrorClass,
+    /// The field at fault.
+    pub field: Option<&'static str>,
+    /// What is wrong, naming the field (the replay format's `error` text).
+    pub message: String,
+}
+
+impl From<EngineError> for Refusal {
+    fn from(e: EngineError) -> Self {
+        Refusal {
+            class: e.class(),
+            field: Some(e.field()),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// What an applied event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The time the event was applied at (its `at`, or the arrival time).
+    pub at: Millis,
+    /// Its effects, timers that fell due first included.
+    pub effects: Vec<Effect>,
+}
+
+/// A handle to the running runtime; cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shards: Vec<Shard>,
+    effects: broadcast::Sender<Effect>,
+    metrics: Arc<Metrics>,
+    config: Arc<Config>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("shards", &self.inner.shards.len())
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// Starts the shard threads with the wall clock.
+    pub fn start(
+        config: Config,
+        options: Options,
+    ) -> Result<Runtime, switchboard_core::config::ConfigError> {
+        Self::start_with_clock(config, options, Arc::new(MonotonicClock::new()))
+    }
+
+    /// Starts the shard threads with the given clock.
+    pub fn start_with_clock(
+        config: Config,
+        options: Options,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Runtime, switchboard_core::config::ConfigError> {
+        config.check()?;
+        let config = Arc::new(config);
+        let metrics = Arc::new(Metrics::new(
+            config.channels.clone(),
+            options.per_account_metrics,
+        ));
+        let (effects, _) = broadcast::channel(options.watch_buffer.max(1));
+        let shards = (0..options.shards.max(1))
+            .map(|i| {
+                Shard::spawn(
+                    i,
+                    Engine::new((*config).clone())?,
+                    &options,
+                    clock.clone(),
+                    metrics.clone(),
+                    effects.clone(),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                shards,
+                effects,
+                metrics,
+                config,
+                clock,
+            }),
+        })
+    }
+
+    /// The metrics the runtime updates.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    /// The engine configuration in force.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.inner.config
+    }
+
+    /// The runtime's current time.
+    pub fn now(&self) -> Millis {
+        self.inner.clock.now_ms()
+    }
+
+    /// Number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.inner.shards.len()
+    }
+
+    fn shard_of(&self, account: &str) -> usize {
+        // A fixed hash (not randomly seeded) so an account always lands on the same shard.
+        let mut h = std::hash::DefaultHasher::new();
+        account.hash(&mut h);
+        (h.finish() % self.inner.shards.len() as u64) as usize
+    }
+
+    /// Applies an event. `at` is the event's own time if it has one; the arrival time is used
+    /// otherwise, and time never goes backwards.
+    pub async fn ingest(&self, event: Event, at: Option<Millis>) -> Result<Applied, IngestError> {
+        match event.account() {
+            Some(account) => {
+                let shard = self.shard_of(account);
+                let (reply, rx) = oneshot::channel();
+                self.send(
+                    shard,
+                    Command::Apply {
+                        event: Box::new(event),
+                        at,
+                        reply,
+                    },
+                )?;
+                rx.await.map_err(|_| IngestError::Stopped)?
+            }
+            None => {
+                // A tick belongs to no account: every shard moves its time.
+                let mut effects = Vec::new();
+                let mut applied_at = 0;
+                for shard in 0..self.inner.shards.len() {
+                    let (reply, rx) = oneshot::channel();
+                    self.send(
+                        shard,
+                        Command::Apply {
+                            event: Box::new(event.clone()),
+                            at,
+                            reply,
+                        },
+                    )?;
+                    let applied = rx.await.map_err(|_| IngestError::Stopped)??;
+                    applied_at = applied_at.max(applied.at);
+                    effects.extend(applied.effects);
+                }
+                Ok(Applied {
+                    at: applied_at,
+                    effects,
+                })
+            }
+        }
+    }
+
+    fn send(&self, shard: usize, cmd: Command) -> Result<(), IngestError> {
+        self.inner.shards[shard].send(cmd).map_err(|full| {
+            if full {
+                self.inner.metrics.saturated.inc();
+                IngestError::Saturated(shard)
+            } else {
+                IngestError::Stopped
+            }
+        })
+    }
+
+    /// Runs `f` on the engine of the shard that owns `account`, between two events.
+    pub async fn query<R: Send + 'static>(
+        &self,
+        account: &str,
+        f: impl FnOnce(&Engine) -> R + Send + 'static,
+    ) -> Result<R, IngestError> {
+        let (reply, rx) = oneshot::channel();
+        let job = Box::new(move |engine: &Engine| {
+            let _ = reply.send(f(engine));
+        });
+        self.send(self.shard_of(account), Command::Query(job))?;
+        rx.await.map_err(|_| IngestError::Stopped)
+    }
+
+    /// Runs `f` on every shard's engine and collects the answers in shard order.
+    pub async fn query_all<R: Send + 'static>(
+        &self,
+        f: impl Fn(&Engine) -> R + Send + Sync + 'static,
+    ) -> Result<Vec<R>, IngestError> {
+        let f = Arc::new(f);
+        let mut receivers = Vec::with_capacity(self.inner.shards.len());
+        for shard in 0..self.inner.shards.len() {
+            let (reply, rx) = oneshot::channel();
+            let f = f.clone();
+            self.send(
+                shard,
+                Command::Query(Box::new(move |engine: &Engine| {
+                    let _ = reply.send(f(engine));
+                })),
+            )?;
+            receivers.push(rx);
+        }
+        let mut out = Vec::with_capacity(receivers.len());
+        for rx in receivers {
+            out.push(rx.await.map_err(|_| IngestError::Stopped)?);
+        }
+        Ok(out)
+    }
+
+    /// Every account's stats, from all shards.
+    pub async fn all_stats(&self) -> Result<Vec<AccountStats>, IngestError> {
+        let per_shard = self
+            .query_all(|engine| {
+                engine
+                    .account_names()
+                    .iter()
+                    .filter_map(|a| engine.stats(a))
+                    .collect::<Vec<_>>()
+            })
+            .await?;
+        Ok(per_shard.into_iter().flatten().collect())
+    }
+
+    /// Recomputes the state gauges (queue depth, agents, capacity) and renders every metric in the
+    /// Prometheus text format.
+    pub async fn render_metrics(&self) -> Result<String, IngestError> {
+        let stats = self.all_stats().await?;
+        self.inner.metrics.set_state(&stats, self.now());
+        Ok(self.inner.metrics.encode())
+    }
+
+    /// A new receiver of every effect from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Effect> {
+        self.inner.effects.subscribe()
+    }
+
+    /// Whether every shard thread is running.
+    pub fn is_running(&self) -> bool {
+        self.inner.shards.iter().all(Shard::is_running)
+    }
+
+    /// Stops taking work, lets every shard finish what it holds, and joins the threads.
+    pub fn shutdown(&self) {
+        for shard in &self.inner.shards {
+            shard.stop();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
