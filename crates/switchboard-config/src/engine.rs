@@ -153,7 +153,7 @@ fn channel_policy(
 }
 
 /// A duration of `s` seconds, in milliseconds, refused over `max_s` (`limit` names that bound).
-fn seconds(s: u64, max_s: u64, limit: &str, key: String) -> Result<Millis, Bad> {
+pub(crate) fn seconds(s: u64, max_s: u64, limit: &str, key: String) -> Result<Millis, Bad> {
     if s > max_s {
         return Err(Bad::new(
             key,

@@ -1,38 +1,54 @@
 //! Switchboard's configuration file: reading, defaults and validation.
 //!
 //! A file is TOML; `config/switchboard.toml` ([`SHIPPED`]) documents every key and holds the shipped
-//! defaults, which equal [`switchboard_core::Config::default`]. A user file may leave out anything it
-//! does not change. Reading fails with one [`ConfigError`] naming the file, the key path and the
-//! reason, e.g.
+//! defaults, which equal [`Settings::default`] (for the routing engine,
+//! [`switchboard_core::Config::default`]). A user file may leave out anything it does not change.
+//! Reading fails with one [`ConfigError`] naming the file, the key path and the reason, e.g.
 //! `config/x.toml: styles.social_messaging.close_after_solved_s: 2500000 s is over the 28-day limit (2419200 s)`.
 //!
 //! How it works: the TOML text is parsed into a table (syntax errors carry a line and column), read
 //! with serde into the private `raw` types (shapes and types; key paths are tracked so that every
-//! error and every unknown key is named), then turned into the engine's config by `engine` (ranges,
-//! names that must exist, defaults, per-account merge), and finally checked by
+//! error and every unknown key is named), then turned into [`Settings`]: the daemon's sections by
+//! `daemon` (ranges, addresses, defaults), the engine's config by `engine` (ranges, names that must
+//! exist, defaults, per-account merge), which is finally checked by
 //! [`switchboard_core::Config::check`].
 //!
-//! Adding a section (say `[server]`): a field in `raw::File` read with the `raw` wrappers (so its
-//! errors read like the others), the matching field in [`Settings`], and its checks where
-//! [`parse`] builds the settings.
+//! Adding a section (say `[tracing]`): a field in `raw::File` read with the `raw` wrappers (so its
+//! errors read like the others), the matching field in [`Settings`] with its `Default` equal to the
+//! shipped file, and its checks in a build function that `build` calls.
 
+mod daemon;
 mod engine;
 mod error;
 mod raw;
 
+pub use daemon::{
+    Limits, LogFormat, LogLevel, LogSettings, MetricsSettings, RuntimeSettings, ServerSettings,
+};
 pub use error::ConfigError;
 
+use error::Bad;
 use std::path::Path;
 
 /// The shipped configuration file, with every key commented.
 pub const SHIPPED: &str = include_str!("../../../config/switchboard.toml");
 
-/// Everything a configuration file sets.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Everything a configuration file sets. The default is the shipped file's settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings {
     /// The routing engine's configuration: `[routing]`, `[channels]`, `[styles]`,
     /// `[[style_rules]]`, `[unified_statuses]` and `[accounts]`.
     pub engine: switchboard_core::Config,
+    /// `[server]`: listening addresses and shutdown.
+    pub server: ServerSettings,
+    /// `[log]`.
+    pub log: LogSettings,
+    /// `[metrics]`.
+    pub metrics: MetricsSettings,
+    /// `[runtime]`: shards and their queues.
+    pub runtime: RuntimeSettings,
+    /// `[limits]`: bounds on what clients may send or ask for.
+    pub limits: Limits,
 }
 
 /// Reads and checks the configuration file at `path`.
@@ -70,13 +86,30 @@ pub fn parse(text: &str, origin: &str) -> Result<Settings, ConfigError> {
         reason: e.inner().message().to_owned(),
     })?;
 
-    let engine = engine::build(&file).map_err(|e| e.within(origin))?;
+    let settings = build(&file).map_err(|e| e.within(origin))?;
     // A safety net: the checks above are meant to leave nothing for this to find.
-    engine.check().map_err(|error| ConfigError::Inconsistent {
-        origin: origin.to_owned(),
-        error,
-    })?;
-    Ok(Settings { engine })
+    settings
+        .engine
+        .check()
+        .map_err(|error| ConfigError::Inconsistent {
+            origin: origin.to_owned(),
+            error,
+        })?;
+    Ok(settings)
+}
+
+/// The settings a file describes. Sections are checked in the order the shipped file has them
+/// (struct fields are evaluated as written), so that which of two faulty sections is reported does
+/// not depend on how a file orders them.
+fn build(file: &raw::File) -> Result<Settings, Bad> {
+    Ok(Settings {
+        server: daemon::server(&file.server.0)?,
+        log: daemon::log(&file.log.0),
+        metrics: daemon::metrics(&file.metrics.0),
+        runtime: daemon::runtime(&file.runtime.0)?,
+        limits: daemon::limits(&file.limits.0)?,
+        engine: engine::build(file)?,
+    })
 }
 
 /// The shipped settings, from [`SHIPPED`].

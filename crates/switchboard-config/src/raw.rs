@@ -1,10 +1,12 @@
 //! The file as written, read with serde: types and shapes only. Ranges, names that must exist and
-//! defaults are the build step's business ([`crate::engine`]), which sees a left-out key as `None`.
+//! defaults are the build steps' business ([`crate::engine`] for the routing sections,
+//! [`crate::daemon`] for the daemon's), which see a left-out key as `None`.
 //!
 //! Leaves and containers go through the wrappers below rather than plain `String`, `bool`, `Vec`,
 //! ... so that a wrong type always reads `must be <what>, got <value>` under its key path, instead
 //! of serde's wording and Rust type names.
 
+use crate::{LogFormat, LogLevel};
 use indexmap::IndexMap;
 use serde::Deserialize;
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
@@ -39,6 +41,16 @@ macro_rules! refuse_scalars {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct File {
+    /// `[server]`.
+    pub server: Table<Server>,
+    /// `[log]`.
+    pub log: Table<Log>,
+    /// `[metrics]`.
+    pub metrics: Table<Metrics>,
+    /// `[runtime]`.
+    pub runtime: Table<Runtime>,
+    /// `[limits]`.
+    pub limits: Table<Limits>,
     /// `[routing]`.
     pub routing: Table<Routing>,
     /// `[channels]`; `None` keeps the shipped set, anything else replaces it.
@@ -51,6 +63,53 @@ pub(crate) struct File {
     pub unified_statuses: Map<Mapping>,
     /// `[accounts.<id>]`.
     pub accounts: Tables<Account>,
+}
+
+/// `[server]`. Addresses and the socket path are strings here; the build step
+/// ([`crate::daemon`]) parses and checks them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Server {
+    pub grpc_addr: Option<Text>,
+    pub http_addr: Option<Text>,
+    pub grpc_unix_socket: Option<Text>,
+    pub shutdown_grace_s: Option<Count>,
+}
+
+/// `[log]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Log {
+    pub format: Option<OneOf<LogFormat>>,
+    pub level: Option<OneOf<LogLevel>>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Metrics {
+    pub per_account_labels: Option<Flag>,
+}
+
+/// `[runtime]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Runtime {
+    pub shards: Option<Count>,
+    pub shard_queue: Option<Count>,
+    pub max_future_skew_ms: Option<Count>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Limits {
+    pub max_message_bytes: Option<Count>,
+    pub max_id_bytes: Option<Count>,
+    pub max_list_len: Option<Count>,
+    pub max_watchers: Option<Count>,
+    pub watch_buffer: Option<Count>,
+    pub max_queue_listing: Option<Count>,
 }
 
 /// `[routing]`.
@@ -228,7 +287,7 @@ impl<'de> Deserialize<'de> for Texts {
     }
 }
 
-/// Config names of an enum of the engine.
+/// Config names of an enum (the engine's or this crate's).
 pub(crate) trait Named: Sized + Copy + 'static {
     /// Every value, in the order messages list them.
     const ALL: &'static [Self];
@@ -252,6 +311,20 @@ impl Named for AssignmentMode {
 
 impl Named for AgentStatus {
     const ALL: &'static [Self] = &AgentStatus::ALL;
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl Named for LogFormat {
+    const ALL: &'static [Self] = &LogFormat::ALL;
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl Named for LogLevel {
+    const ALL: &'static [Self] = &LogLevel::ALL;
     fn name(self) -> &'static str {
         self.as_str()
     }

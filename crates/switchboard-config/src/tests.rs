@@ -1,16 +1,22 @@
-//! Unit tests: the shipped file against the engine's defaults, every refusal, and the merges.
+//! Unit tests: the shipped file against the defaults, every refusal, and the merges.
 
 use super::*;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use switchboard_core::config::{DAY_MS, Policy};
 use switchboard_core::{AgentStatus, AssignmentMethod, AssignmentMode, Config};
 
 const ORIGIN: &str = "config/x.toml";
 
-fn ok(text: &str) -> Config {
+fn accepted(text: &str) -> Settings {
     match parse(text, ORIGIN) {
-        Ok(settings) => settings.engine,
+        Ok(settings) => settings,
         Err(e) => panic!("refused: {e}\n--- input ---\n{text}"),
     }
+}
+
+fn ok(text: &str) -> Config {
+    accepted(text).engine
 }
 
 /// Asserts that `text` is refused with a message starting with the file and containing every part.
@@ -32,13 +38,67 @@ fn style_name(p: &Policy, i: usize) -> &str {
 }
 
 #[test]
-fn the_shipped_file_equals_the_engine_defaults() {
+fn the_shipped_file_equals_the_defaults() {
+    assert_eq!(shipped(), Settings::default());
     assert_eq!(shipped().engine, Config::default());
 }
 
 #[test]
 fn an_empty_file_gives_the_defaults() {
-    assert_eq!(ok(""), Config::default());
+    assert_eq!(accepted(""), Settings::default());
+}
+
+#[test]
+fn the_shipped_daemon_values() {
+    // Spelt out once, so that a change to a default is a visible change here too.
+    let shipped = shipped();
+    assert_eq!(
+        shipped.server,
+        ServerSettings {
+            grpc_addr: "127.0.0.1:50051".parse().unwrap(),
+            http_addr: "127.0.0.1:9464".parse().unwrap(),
+            grpc_unix_socket: None,
+            shutdown_grace_ms: 10_000,
+        }
+    );
+    assert_eq!(
+        shipped.log,
+        LogSettings {
+            format: LogFormat::Text,
+            level: LogLevel::Info,
+        }
+    );
+    assert!(!shipped.metrics.per_account_labels);
+    assert_eq!(
+        shipped.runtime,
+        RuntimeSettings {
+            shards: 0,
+            shard_queue: 4096,
+            max_future_skew_ms: 5000,
+        }
+    );
+    assert_eq!(
+        shipped.limits,
+        Limits {
+            max_message_bytes: 1_048_576,
+            max_id_bytes: 256,
+            max_list_len: 64,
+            max_watchers: 256,
+            watch_buffer: 4096,
+            max_queue_listing: 1000,
+        }
+    );
+}
+
+#[test]
+fn the_shipped_unix_socket_example_is_valid() {
+    let line = "# grpc_unix_socket = ";
+    assert_eq!(SHIPPED.matches(line).count(), 1);
+    let settings = accepted(&SHIPPED.replace(line, "grpc_unix_socket = "));
+    assert_eq!(
+        settings.server.grpc_unix_socket,
+        Some(PathBuf::from("/run/switchboard/grpc.sock"))
+    );
 }
 
 #[test]
@@ -401,6 +461,317 @@ fn no_input_makes_it_panic() {
     ] {
         let _ = parse(junk, ORIGIN);
     }
+}
+
+// --- The daemon's sections ---------------------------------------------------------------------
+
+#[test]
+fn a_partial_section_keeps_every_other_default() {
+    let settings = accepted("[server]\ngrpc_addr = \"127.0.0.1:0\"\n");
+    assert_eq!(
+        settings,
+        Settings {
+            server: ServerSettings {
+                grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                ..ServerSettings::default()
+            },
+            ..Settings::default()
+        }
+    );
+    let settings = accepted("[limits]\nmax_watchers = 3\n[log]\nlevel = \"debug\"\n");
+    assert_eq!(
+        settings,
+        Settings {
+            log: LogSettings {
+                level: LogLevel::Debug,
+                ..LogSettings::default()
+            },
+            limits: Limits {
+                max_watchers: 3,
+                ..Limits::default()
+            },
+            ..Settings::default()
+        }
+    );
+    // An empty table is the same as none.
+    assert_eq!(
+        accepted("[server]\n[log]\n[metrics]\n[runtime]\n[limits]\n"),
+        Settings::default()
+    );
+}
+
+#[test]
+fn every_daemon_key_is_read() {
+    let settings = accepted(
+        r#"
+[server]
+grpc_addr = "[::1]:7000"
+http_addr = "0.0.0.0:8080"
+grpc_unix_socket = "run/sb.sock"
+shutdown_grace_s = 600
+
+[log]
+format = "json"
+level = "trace"
+
+[metrics]
+per_account_labels = true
+
+[runtime]
+shards = 256
+shard_queue = 16
+max_future_skew_ms = 0
+
+[limits]
+max_message_bytes = 67108864
+max_id_bytes = 1
+max_list_len = 4096
+max_watchers = 100000
+watch_buffer = 1048576
+max_queue_listing = 1
+"#,
+    );
+    assert_eq!(
+        settings,
+        Settings {
+            engine: Config::default(),
+            server: ServerSettings {
+                grpc_addr: "[::1]:7000".parse().unwrap(),
+                http_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+                grpc_unix_socket: Some(PathBuf::from("run/sb.sock")),
+                shutdown_grace_ms: 600_000,
+            },
+            log: LogSettings {
+                format: LogFormat::Json,
+                level: LogLevel::Trace,
+            },
+            metrics: MetricsSettings {
+                per_account_labels: true,
+            },
+            runtime: RuntimeSettings {
+                shards: 256,
+                shard_queue: 16,
+                max_future_skew_ms: 0,
+            },
+            limits: Limits {
+                max_message_bytes: 67_108_864,
+                max_id_bytes: 1,
+                max_list_len: 4096,
+                max_watchers: 100_000,
+                watch_buffer: 1_048_576,
+                max_queue_listing: 1,
+            },
+        }
+    );
+    assert_eq!(
+        accepted("[server]\nshutdown_grace_s = 0\n")
+            .server
+            .shutdown_grace_ms,
+        0
+    );
+    assert_eq!(
+        accepted("[runtime]\nmax_future_skew_ms = 86400000\n")
+            .runtime
+            .max_future_skew_ms,
+        86_400_000
+    );
+}
+
+#[test]
+fn socket_addresses() {
+    refused(
+        "[server]\ngrpc_addr = \"localhost\"\n",
+        &[
+            "config/x.toml: server.grpc_addr: \"localhost\" is not a socket address (host:port, e.g. 127.0.0.1:50051)",
+        ],
+    );
+    refused(
+        "[server]\nhttp_addr = \"localhost:9464\"\n",
+        &[
+            "config/x.toml: server.http_addr: \"localhost:9464\" is not a socket address (host:port, e.g. 127.0.0.1:9464)",
+        ],
+    );
+    for bad in [
+        "127.0.0.1",
+        "::1:50051",
+        "127.0.0.1:65536",
+        "127.0.0.1:-1",
+        "",
+    ] {
+        refused(
+            &format!("[server]\ngrpc_addr = {bad:?}\n"),
+            &[&format!(
+                "server.grpc_addr: {bad:?} is not a socket address"
+            )],
+        );
+    }
+    refused(
+        "[server]\ngrpc_addr = 50051\n",
+        &["config/x.toml: server.grpc_addr: must be a string, got 50051"],
+    );
+}
+
+#[test]
+fn unix_socket_path() {
+    refused(
+        "[server]\ngrpc_unix_socket = \"\"\n",
+        &[
+            "config/x.toml: server.grpc_unix_socket: must not be empty (leave the key out for no Unix socket)",
+        ],
+    );
+    refused(
+        "[server]\ngrpc_unix_socket = false\n",
+        &["server.grpc_unix_socket: must be a string, got false"],
+    );
+}
+
+#[test]
+fn shutdown_grace_range() {
+    refused(
+        "[server]\nshutdown_grace_s = 601\n",
+        &["config/x.toml: server.shutdown_grace_s: 601 s is over the 10-minute limit (600 s)"],
+    );
+    refused(
+        "[server]\nshutdown_grace_s = -1\n",
+        &["server.shutdown_grace_s: must be a non-negative integer, got -1"],
+    );
+}
+
+#[test]
+fn log_names() {
+    refused(
+        "[log]\nformat = \"yaml\"\n",
+        &["config/x.toml: log.format: \"yaml\" is not one of text, json"],
+    );
+    refused(
+        "[log]\nlevel = \"verbose\"\n",
+        &["config/x.toml: log.level: \"verbose\" is not one of error, warn, info, debug, trace"],
+    );
+    // Names are exact, as everywhere else in the file.
+    refused(
+        "[log]\nlevel = \"INFO\"\n",
+        &["log.level: \"INFO\" is not one of error, warn, info, debug, trace"],
+    );
+    refused(
+        "[log]\nlevel = 3\n",
+        &["log.level: must be one of error, warn, info, debug, trace, got 3"],
+    );
+}
+
+#[test]
+fn metrics_flag() {
+    refused(
+        "[metrics]\nper_account_labels = \"true\"\n",
+        &["config/x.toml: metrics.per_account_labels: must be true or false, got \"true\""],
+    );
+}
+
+#[test]
+fn runtime_and_limit_ranges() {
+    refused(
+        "[runtime]\nshard_queue = 8\n",
+        &["config/x.toml: runtime.shard_queue: 8 is below the minimum 16"],
+    );
+    refused(
+        "[runtime]\nmax_future_skew_ms = 86400001\n",
+        &[
+            "config/x.toml: runtime.max_future_skew_ms: 86400001 ms is over the 1-day limit (86400000 ms)",
+        ],
+    );
+    refused(
+        "[runtime]\nshards = -1\n",
+        &["runtime.shards: must be a non-negative integer, got -1"],
+    );
+    refused(
+        "[limits]\nmax_id_bytes = 9223372036854775807\n",
+        &["limits.max_id_bytes: 9223372036854775807 is above the maximum 4096"],
+    );
+    // Each count: refused just outside its range, accepted at both ends.
+    let counts: [(&str, &str, u64, u64); 8] = [
+        ("runtime", "shards", 0, 256),
+        ("runtime", "shard_queue", 16, 1_048_576),
+        ("limits", "max_message_bytes", 1024, 67_108_864),
+        ("limits", "max_id_bytes", 1, 4096),
+        ("limits", "max_list_len", 1, 4096),
+        ("limits", "max_watchers", 1, 100_000),
+        ("limits", "watch_buffer", 16, 1_048_576),
+        ("limits", "max_queue_listing", 1, 1_000_000),
+    ];
+    for (section, key, min, max) in counts {
+        let file = |n: u64| format!("[{section}]\n{key} = {n}\n");
+        if min > 0 {
+            refused(
+                &file(min - 1),
+                &[&format!(
+                    "config/x.toml: {section}.{key}: {} is below the minimum {min}",
+                    min - 1
+                )],
+            );
+        }
+        refused(
+            &file(max + 1),
+            &[&format!(
+                "config/x.toml: {section}.{key}: {} is above the maximum {max}",
+                max + 1
+            )],
+        );
+        for n in [min, max] {
+            let settings = accepted(&file(n));
+            let read = match key {
+                "shards" => settings.runtime.shards,
+                "shard_queue" => settings.runtime.shard_queue,
+                "max_message_bytes" => settings.limits.max_message_bytes,
+                "max_id_bytes" => settings.limits.max_id_bytes,
+                "max_list_len" => settings.limits.max_list_len,
+                "max_watchers" => settings.limits.max_watchers,
+                "watch_buffer" => settings.limits.watch_buffer,
+                _ => settings.limits.max_queue_listing,
+            };
+            assert_eq!(read as u64, n, "{section}.{key}");
+        }
+    }
+}
+
+#[test]
+fn daemon_sections_unknown_keys_and_shapes() {
+    refused(
+        "[server]\nport = 50051\n",
+        &["config/x.toml: unknown key 'server.port'"],
+    );
+    refused("[log]\nlevels = \"debug\"\n", &["unknown key 'log.levels'"]);
+    refused(
+        "[metrics]\nper_account_label = true\n",
+        &["unknown key 'metrics.per_account_label'"],
+    );
+    refused("[runtime]\nshard = 4\n", &["unknown key 'runtime.shard'"]);
+    refused(
+        "[limits]\nmax_message_size = 1024\n",
+        &["unknown key 'limits.max_message_size'"],
+    );
+    // The misspelt key is reported, not the error of another section.
+    refused(
+        "[limits]\nmax_ids = 1\n[runtime]\nshards = 1000\n",
+        &["unknown key 'limits.max_ids'"],
+    );
+    refused(
+        "server = \"127.0.0.1:50051\"\n",
+        &["config/x.toml: server: must be a table, got \"127.0.0.1:50051\""],
+    );
+    refused("[[limits]]\n", &["limits: must be a table, got a list"]);
+}
+
+#[test]
+fn sections_are_checked_in_the_shipped_files_order() {
+    // The daemon's sections come first in the shipped file, and are checked first, whatever order a
+    // file writes them in.
+    refused(
+        "[routing]\ndefault_style = \"chatty\"\n[runtime]\nshards = 1000\n",
+        &["runtime.shards: 1000 is above the maximum 256"],
+    );
+    refused(
+        "[limits]\nmax_watchers = 0\n[server]\nhttp_addr = \"x\"\n",
+        &["server.http_addr: \"x\" is not a socket address"],
+    );
 }
 
 // --- Merges -----------------------------------------------------------------------------------

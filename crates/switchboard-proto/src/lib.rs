@@ -1,10 +1,12 @@
 //! Switchboard's gRPC API, package `switchboard.v1`: messages, the `Router` client and server.
 //!
-//! The `.proto` files under `proto/` are the source; code is generated at build time.
+//! The `.proto` files under `proto/` are the source; code is generated at build time. [`convert`]
+//! goes between these messages and the engine's types.
 
-#![allow(missing_docs, clippy::all)]
+pub mod convert;
 
-/// Version 1 of the API.
+/// Version 1 of the API (generated code).
+#[allow(missing_docs, clippy::all)]
 pub mod v1 {
     tonic::include_proto!("switchboard.v1");
 
