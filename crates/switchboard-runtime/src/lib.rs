@@ -97,6 +97,34 @@ pub struct Applied {
     pub effects: Vec<Effect>,
 }
 
+/// The outcome of a submitted event, once its shard (or, for a tick, every shard) has applied it.
+#[derive(Debug)]
+pub struct Pending {
+    replies: Vec<oneshot::Receiver<Result<Applied, IngestError>>>,
+}
+
+impl Pending {
+    /// Waits for the outcome.
+    pub async fn wait(self) -> Result<Applied, IngestError> {
+        let mut out = Applied { at: 0, effects: Vec::new() };
+        for rx in self.replies {
+            let applied = rx.await.map_err(|_| IngestError::Stopped)??;
+            out.at = out.at.max(applied.at);
+            out.effects.extend(applied.effects);
+        }
+        Ok(out)
+    }
+}
+
+impl std::future::IntoFuture for Pending {
+    type Output = Result<Applied, IngestError>;
+    type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.wait())
+    }
+}
+
 /// A handle to the running runtime; cheap to clone.
 #[derive(Clone)]
 pub struct Runtime {
@@ -194,44 +222,27 @@ impl Runtime {
     /// Applies an event. `at` is the event's own time if it has one; the arrival time is used
     /// otherwise, and time never goes backwards.
     pub async fn ingest(&self, event: Event, at: Option<Millis>) -> Result<Applied, IngestError> {
-        match event.account() {
-            Some(account) => {
-                let shard = self.shard_of(account);
-                let (reply, rx) = oneshot::channel();
-                self.send(
-                    shard,
-                    Command::Apply {
-                        event: Box::new(event),
-                        at,
-                        reply,
-                    },
-                )?;
-                rx.await.map_err(|_| IngestError::Stopped)?
-            }
-            None => {
-                // A tick belongs to no account: every shard moves its time.
-                let mut effects = Vec::new();
-                let mut applied_at = 0;
-                for shard in 0..self.inner.shards.len() {
-                    let (reply, rx) = oneshot::channel();
-                    self.send(
-                        shard,
-                        Command::Apply {
-                            event: Box::new(event.clone()),
-                            at,
-                            reply,
-                        },
-                    )?;
-                    let applied = rx.await.map_err(|_| IngestError::Stopped)??;
-                    applied_at = applied_at.max(applied.at);
-                    effects.extend(applied.effects);
-                }
-                Ok(Applied {
-                    at: applied_at,
-                    effects,
-                })
-            }
+        self.submit(event, at)?.await
+    }
+
+    /// Queues an event now and returns the future of its outcome. Events submitted one after
+    /// another are applied in that order (per account), so a caller can keep many in flight, e.g.
+    /// to pipeline a stream, without awaiting each before sending the next.
+    pub fn submit(&self, event: Event, at: Option<Millis>) -> Result<Pending, IngestError> {
+        let shards = match event.account() {
+            Some(account) => vec![self.shard_of(account)],
+            // A tick belongs to no account: every shard moves its time.
+            None => (0..self.inner.shards.len()).collect(),
+        };
+        let mut replies = Vec::with_capacity(shards.len());
+        let mut event = Some(event);
+        for (i, &shard) in shards.iter().enumerate() {
+            let ev = if i + 1 == shards.len() { event.take() } else { event.clone() };
+            let (reply, rx) = oneshot::channel();
+            self.send(shard, Command::Apply { event: Box::new(ev.expect("one event per shard")), at, reply })?;
+            replies.push(rx);
         }
+        Ok(Pending { replies })
     }
 
     fn send(&self, shard: usize, cmd: Command) -> Result<(), IngestError> {

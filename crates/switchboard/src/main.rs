@@ -1,6 +1,7 @@
 //! The `switchboard` command: the daemon, its clients and the replay tool in one binary.
 
 mod replay;
+mod serve;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -16,6 +17,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the daemon: gRPC API, HTTP metrics and health (embedded defaults, no broker needed).
+    Serve(serve::Args),
     /// Replay JSON Lines events through the engine and print the effects (see routing.md).
     Replay(replay::Args),
 }
@@ -23,6 +26,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<ExitCode> = match cli.command {
+        Command::Serve(args) => serve::run(args),
         Command::Replay(args) => replay::run(args),
     };
     match result {

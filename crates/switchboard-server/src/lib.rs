@@ -1,0 +1,276 @@
+//! Switchboard's daemon: the runtime behind a gRPC API and an HTTP endpoint, with graceful shutdown.
+//!
+//! [`Daemon::start`] binds every listener first (so a busy port fails the start with a clear error,
+//! and port 0 gives an ephemeral port that [`Daemon::grpc_addr`] reports), then serves:
+//! - gRPC (`switchboard.v1.Router`, standard health `grpc.health.v1`, server reflection v1 and
+//!   v1alpha) on TCP and optionally on a Unix socket;
+//! - HTTP `/metrics`, `/healthz`, `/readyz`.
+//!
+//! Shutdown ([`Daemon::shutdown`]): readiness and health turn "not serving", watch streams end, the
+//! listeners stop accepting, in-flight calls get `shutdown_grace_ms` to finish, then the shards
+//! serve what they already hold and stop.
+
+mod http;
+mod service;
+
+pub use service::{RouterService, ServiceLimits};
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use switchboard_config::Settings;
+use switchboard_proto::convert::FieldLimits;
+use switchboard_proto::v1;
+use switchboard_proto::v1::router_server::RouterServer;
+use switchboard_runtime::{Options, Runtime};
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_stream::wrappers::TcpListenerStream;
+
+/// Why the daemon could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    /// A listener could not be bound.
+    #[error("cannot listen for {what} on {addr}: {source}")]
+    Bind {
+        /// gRPC, HTTP or the Unix socket.
+        what: &'static str,
+        /// The address.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The engine configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(#[from] switchboard_core::config::ConfigError),
+    /// Server reflection could not be set up.
+    #[error("server reflection: {0}")]
+    Reflection(String),
+}
+
+/// A running daemon.
+pub struct Daemon {
+    runtime: Runtime,
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+    unix_socket: Option<PathBuf>,
+    shutdown: watch::Sender<bool>,
+    health: tonic_health::server::HealthReporter,
+    servers: JoinSet<()>,
+    grace: Duration,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon").field("grpc_addr", &self.grpc_addr).field("http_addr", &self.http_addr).finish()
+    }
+}
+
+/// The number of shards for a `[runtime] shards` setting (0 = one per CPU core).
+pub fn shard_count(configured: usize) -> usize {
+    if configured > 0 {
+        configured
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+}
+
+impl Daemon {
+    /// Starts the runtime and every listener.
+    pub async fn start(settings: &Settings) -> Result<Daemon, StartError> {
+        let runtime = Runtime::start(
+            settings.engine.clone(),
+            Options {
+                shards: shard_count(settings.runtime.shards),
+                shard_queue: settings.runtime.shard_queue,
+                max_future_skew_ms: settings.runtime.max_future_skew_ms,
+                watch_buffer: settings.limits.watch_buffer,
+                per_account_metrics: settings.metrics.per_account_labels,
+            },
+        )?;
+        match Self::serve(runtime.clone(), settings).await {
+            Ok(daemon) => Ok(daemon),
+            Err(e) => {
+                runtime.shutdown();
+                Err(e)
+            }
+        }
+    }
+
+    async fn serve(runtime: Runtime, settings: &Settings) -> Result<Daemon, StartError> {
+        let server = &settings.server;
+        let bind = |what: &'static str, addr: SocketAddr| async move {
+            TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr: addr.to_string(), source })
+        };
+        let grpc = bind("gRPC", server.grpc_addr).await?;
+        let http = bind("HTTP", server.http_addr).await?;
+        let unix = match &server.grpc_unix_socket {
+            None => None,
+            Some(path) => Some(bind_unix(path)?),
+        };
+        let local = |l: &TcpListener, what| {
+            l.local_addr().map_err(|source| StartError::Bind { what, addr: String::new(), source })
+        };
+        let grpc_addr = local(&grpc, "gRPC")?;
+        let http_addr = local(&http, "HTTP")?;
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let limits = ServiceLimits {
+            fields: FieldLimits { max_id_bytes: settings.limits.max_id_bytes, max_list_len: settings.limits.max_list_len },
+            max_watchers: settings.limits.max_watchers,
+            max_queue_listing: settings.limits.max_queue_listing,
+        };
+        let max_message = settings.limits.max_message_bytes;
+        let router = RouterServer::new(RouterService::new(runtime.clone(), limits, shutdown_rx.clone()))
+            .max_decoding_message_size(max_message)
+            .max_encoding_message_size(max_message.max(4 << 20));
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<RouterServer<RouterService>>().await;
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(v1::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_err = |e: tonic_reflection::server::Error| StartError::Reflection(e.to_string());
+        // grpcurl before 1.9 and many tools still speak v1alpha.
+        let reflection_v1 = reflection().build_v1().map_err(reflection_err)?;
+        let reflection_v1alpha = reflection().build_v1alpha().map_err(reflection_err)?;
+        let grpc_routes = tonic::service::Routes::new(router)
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha);
+
+        let mut servers = JoinSet::new();
+        let stop = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|&s| s).await;
+        };
+        {
+            let routes = grpc_routes.clone();
+            let signal = stop(shutdown_rx.clone());
+            servers.spawn(async move {
+                let result = tonic::transport::Server::builder()
+                    .add_routes(routes)
+                    .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), signal)
+                    .await;
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "gRPC server failed");
+                }
+            });
+        }
+        if let Some(listener) = unix {
+            let signal = stop(shutdown_rx.clone());
+            servers.spawn(async move {
+                let result = tonic::transport::Server::builder()
+                    .add_routes(grpc_routes)
+                    .serve_with_incoming_shutdown(tokio_stream::wrappers::UnixListenerStream::new(listener), signal)
+                    .await;
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "gRPC server (Unix socket) failed");
+                }
+            });
+        }
+        {
+            let app = http::router(runtime.clone(), shutdown_rx.clone());
+            let signal = stop(shutdown_rx);
+            servers.spawn(async move {
+                if let Err(e) = axum::serve(http, app).with_graceful_shutdown(signal).await {
+                    tracing::error!(error = %e, "HTTP server failed");
+                }
+            });
+        }
+        tracing::info!(
+            grpc = %grpc_addr,
+            http = %http_addr,
+            unix = ?server.grpc_unix_socket,
+            shards = runtime.shard_count(),
+            "switchboard is serving"
+        );
+        Ok(Daemon {
+            runtime,
+            grpc_addr,
+            http_addr,
+            unix_socket: server.grpc_unix_socket.clone(),
+            shutdown,
+            health,
+            servers,
+            grace: Duration::from_millis(server.shutdown_grace_ms),
+        })
+    }
+
+    /// The address gRPC listens on (the real port when 0 was configured).
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// The address of the HTTP endpoints.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The runtime behind the API.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully.
+    pub async fn run_until_signal(self) {
+        wait_for_signal().await;
+        tracing::info!("signal received: shutting down");
+        self.shutdown().await;
+    }
+
+    /// Stops gracefully: not ready, streams closed, listeners closed, in-flight calls finished (up to
+    /// the grace period), shards drained.
+    pub async fn shutdown(mut self) {
+        self.health.set_not_serving::<RouterServer<RouterService>>().await;
+        let _ = self.shutdown.send(true);
+        let drained = tokio::time::timeout(self.grace, async {
+            while self.servers.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(grace_ms = self.grace.as_millis() as u64, "calls still running after the grace period: cut");
+            self.servers.shutdown().await;
+        }
+        let runtime = self.runtime.clone();
+        let _ = tokio::task::spawn_blocking(move || runtime.shutdown()).await;
+        if let Some(path) = &self.unix_socket {
+            let _ = std::fs::remove_file(path);
+        }
+        tracing::info!("switchboard stopped");
+    }
+}
+
+/// Binds the Unix socket, replacing a stale socket file left by a previous run.
+fn bind_unix(path: &std::path::Path) -> Result<tokio::net::UnixListener, StartError> {
+    let err = |source| StartError::Bind { what: "gRPC (Unix socket)", addr: path.display().to_string(), source };
+    if std::fs::symlink_metadata(path).is_ok_and(|m| {
+        use std::os::unix::fs::FileTypeExt;
+        m.file_type().is_socket()
+    }) {
+        // Only a live daemon answers on it; a socket nobody listens on is left over from a crash.
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "another process is listening there")));
+        }
+        std::fs::remove_file(path).map_err(err)?;
+    }
+    tokio::net::UnixListener::bind(path).map_err(err)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            // Without signal handlers (should not happen on Unix), Ctrl-C is still honoured.
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

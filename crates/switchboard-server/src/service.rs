@@ -1,0 +1,391 @@
+//! The `switchboard.v1.Router` gRPC service, on top of the runtime.
+
+use futures_util::stream::{FuturesOrdered, Stream, StreamExt};
+use std::collections::HashSet;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+use switchboard_core::{Effect, ErrorClass};
+use switchboard_proto::convert::{self, FieldError, FieldLimits};
+use switchboard_proto::v1;
+use switchboard_runtime::metrics::Metrics;
+use switchboard_runtime::{IngestError, Runtime};
+use tokio::sync::{broadcast, watch};
+use tonic::{Code, Request, Response, Status, Streaming};
+
+/// Events of one `IngestStream` in flight at once: enough to keep the shards busy, small enough that
+/// HTTP/2 flow control pushes back on a fast client instead of buffering here.
+const STREAM_WINDOW: usize = 512;
+
+/// What the service needs to know of the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceLimits {
+    /// Sizes of incoming fields.
+    pub fields: FieldLimits,
+    /// Concurrent `WatchEffects` streams.
+    pub max_watchers: usize,
+    /// Most entries `ListQueue` returns.
+    pub max_queue_listing: usize,
+}
+
+/// The gRPC service.
+#[derive(Clone)]
+pub struct RouterService {
+    runtime: Runtime,
+    limits: ServiceLimits,
+    watchers: Arc<AtomicUsize>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl RouterService {
+    /// A service over `runtime`; watch streams end when `shutdown` turns true.
+    pub fn new(runtime: Runtime, limits: ServiceLimits, shutdown: watch::Receiver<bool>) -> Self {
+        RouterService { runtime, limits, watchers: Arc::new(AtomicUsize::new(0)), shutdown }
+    }
+
+    fn metrics(&self) -> &Metrics {
+        self.runtime.metrics()
+    }
+
+    /// Records the latency and outcome of a call.
+    fn observe<T>(&self, method: &str, started: Instant, result: &Result<T, Status>) {
+        let code = match result {
+            Ok(_) => Code::Ok,
+            Err(s) => s.code(),
+        };
+        self.metrics()
+            .grpc_duration
+            .with_label_values(&[method, code_name(code)])
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    async fn ingest_one(&self, event: v1::Event) -> Result<v1::IngestReply, Status> {
+        let incoming = convert::event_from_proto(event, self.limits.fields).map_err(field_status)?;
+        let applied = self.runtime.ingest(incoming.event, incoming.at).await.map_err(ingest_status)?;
+        Ok(v1::IngestReply { applied: true, effects: applied.effects.iter().map(convert::effect_to_proto).collect() })
+    }
+}
+
+/// The `Status` for an event the message alone shows to be bad.
+fn field_status(e: FieldError) -> Status {
+    Status::invalid_argument(e.message)
+}
+
+/// The `Status` for an event the runtime did not apply.
+pub(crate) fn ingest_status(e: IngestError) -> Status {
+    match e {
+        IngestError::Refused(r) => {
+            let code = match r.class {
+                ErrorClass::InvalidArgument => Code::InvalidArgument,
+                ErrorClass::NotFound => Code::NotFound,
+                ErrorClass::FailedPrecondition => Code::FailedPrecondition,
+                ErrorClass::AlreadyExists => Code::AlreadyExists,
+            };
+            Status::new(code, r.message)
+        }
+        IngestError::Saturated(_) => Status::resource_exhausted(e.to_string()),
+        IngestError::Stopped => Status::unavailable(e.to_string()),
+    }
+}
+
+fn required(field: &str, value: &str) -> Result<(), Status> {
+    if value.is_empty() {
+        return Err(Status::invalid_argument(format!("missing field '{field}'")));
+    }
+    Ok(())
+}
+
+/// The lower-case name Prometheus labels use for a status code.
+fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "ok",
+        Code::Cancelled => "cancelled",
+        Code::Unknown => "unknown",
+        Code::InvalidArgument => "invalid_argument",
+        Code::DeadlineExceeded => "deadline_exceeded",
+        Code::NotFound => "not_found",
+        Code::AlreadyExists => "already_exists",
+        Code::PermissionDenied => "permission_denied",
+        Code::ResourceExhausted => "resource_exhausted",
+        Code::FailedPrecondition => "failed_precondition",
+        Code::Aborted => "aborted",
+        Code::OutOfRange => "out_of_range",
+        Code::Unimplemented => "unimplemented",
+        Code::Internal => "internal",
+        Code::Unavailable => "unavailable",
+        Code::DataLoss => "data_loss",
+        Code::Unauthenticated => "unauthenticated",
+    }
+}
+
+/// A `WatchEffects` stream.
+pub type WatchStream = Pin<Box<dyn Stream<Item = Result<v1::WatchItem, Status>> + Send>>;
+
+/// What a watcher asked to see.
+struct Filter {
+    accounts: HashSet<String>,
+    types: HashSet<String>,
+}
+
+impl Filter {
+    fn wants(&self, e: &Effect) -> bool {
+        (self.accounts.is_empty() || self.accounts.contains(&*e.account))
+            && (self.types.is_empty() || self.types.contains(e.kind.type_name()))
+    }
+}
+
+/// Decrements the watcher count when a stream ends, however it ends.
+struct WatcherSlot {
+    watchers: Arc<AtomicUsize>,
+    runtime: Runtime,
+}
+
+impl Drop for WatcherSlot {
+    fn drop(&mut self) {
+        self.watchers.fetch_sub(1, Ordering::AcqRel);
+        self.runtime.metrics().watchers.dec();
+    }
+}
+
+#[tonic::async_trait]
+impl v1::router_server::Router for RouterService {
+    async fn ingest(&self, request: Request<v1::Event>) -> Result<Response<v1::IngestReply>, Status> {
+        let started = Instant::now();
+        let result = self.ingest_one(request.into_inner()).await;
+        self.observe("Ingest", started, &result);
+        result.map(Response::new)
+    }
+
+    async fn ingest_stream(
+        &self,
+        request: Request<Streaming<v1::Event>>,
+    ) -> Result<Response<v1::IngestStreamReply>, Status> {
+        let started = Instant::now();
+        let mut stream = request.into_inner();
+        let mut reply = v1::IngestStreamReply::default();
+        let mut in_flight = FuturesOrdered::new();
+        let mut index = 0u64;
+        let reject = |reply: &mut v1::IngestStreamReply, index: u64, status: Status| {
+            let field = status.message().split('\'').nth(1).unwrap_or_default().to_string();
+            reply.rejected.push(v1::Rejection {
+                index,
+                code: status.code() as i32,
+                field,
+                error: status.message().to_string(),
+            });
+        };
+        let result: Result<(), Status> = async {
+            while let Some(event) = stream.next().await {
+                let event = event?;
+                let i = index;
+                index += 1;
+                // Submitting in arrival order keeps per-account order; awaiting later keeps many
+                // events in flight.
+                match convert::event_from_proto(event, self.limits.fields) {
+                    Err(e) => reject(&mut reply, i, field_status(e)),
+                    Ok(incoming) => match self.runtime.submit(incoming.event, incoming.at) {
+                        Err(e) => reject(&mut reply, i, ingest_status(e)),
+                        Ok(pending) => in_flight.push_back(async move { (i, pending.wait().await) }),
+                    },
+                }
+                while in_flight.len() >= STREAM_WINDOW {
+                    if let Some((i, outcome)) = in_flight.next().await {
+                        tally(&mut reply, i, outcome, &reject);
+                    }
+                }
+            }
+            Ok(())
+        }
+        .await;
+        while let Some((i, outcome)) = in_flight.next().await {
+            tally(&mut reply, i, outcome, &reject);
+        }
+        reply.rejected.sort_by_key(|r| r.index);
+        let result = result.map(|()| reply);
+        self.observe("IngestStream", started, &result);
+        result.map(Response::new)
+    }
+
+    type WatchEffectsStream = WatchStream;
+
+    async fn watch_effects(&self, request: Request<v1::WatchRequest>) -> Result<Response<WatchStream>, Status> {
+        let started = Instant::now();
+        let result = self.watch(request.into_inner());
+        self.observe("WatchEffects", started, &result);
+        result.map(Response::new)
+    }
+
+    async fn get_agent(&self, request: Request<v1::GetAgentRequest>) -> Result<Response<v1::Agent>, Status> {
+        let started = Instant::now();
+        let r = request.into_inner();
+        let result = async {
+            required("account", &r.account)?;
+            required("agent", &r.agent)?;
+            let (account, agent) = (r.account.clone(), r.agent.clone());
+            let view = self.runtime.query(&r.account, move |e| e.agent(&account, &agent)).await.map_err(ingest_status)?;
+            view.map(|a| convert::agent_to_proto(&a))
+                .ok_or_else(|| Status::not_found(format!("invalid field 'agent': unknown agent {:?}", r.agent)))
+        }
+        .await;
+        self.observe("GetAgent", started, &result);
+        result.map(Response::new)
+    }
+
+    async fn list_agents(
+        &self,
+        request: Request<v1::ListAgentsRequest>,
+    ) -> Result<Response<v1::ListAgentsReply>, Status> {
+        let started = Instant::now();
+        let r = request.into_inner();
+        let result = async {
+            required("account", &r.account)?;
+            let account = r.account.clone();
+            let agents = self.runtime.query(&r.account, move |e| e.agents(&account)).await.map_err(ingest_status)?;
+            Ok(v1::ListAgentsReply { agents: agents.iter().map(convert::agent_to_proto).collect() })
+        }
+        .await;
+        self.observe("ListAgents", started, &result);
+        result.map(Response::new)
+    }
+
+    async fn get_ticket(&self, request: Request<v1::GetTicketRequest>) -> Result<Response<v1::Ticket>, Status> {
+        let started = Instant::now();
+        let r = request.into_inner();
+        let result = async {
+            required("account", &r.account)?;
+            required("ticket", &r.ticket)?;
+            let (account, ticket) = (r.account.clone(), r.ticket.clone());
+            let view = self.runtime.query(&r.account, move |e| e.ticket(&account, &ticket)).await.map_err(ingest_status)?;
+            let now = self.runtime.now();
+            view.map(|t| convert::ticket_to_proto(&t, now))
+                .ok_or_else(|| Status::not_found(format!("invalid field 'ticket': unknown ticket {:?}", r.ticket)))
+        }
+        .await;
+        self.observe("GetTicket", started, &result);
+        result.map(Response::new)
+    }
+
+    async fn list_queue(&self, request: Request<v1::ListQueueRequest>) -> Result<Response<v1::ListQueueReply>, Status> {
+        let started = Instant::now();
+        let r = request.into_inner();
+        let result = async {
+            required("account", &r.account)?;
+            let max = self.limits.max_queue_listing;
+            let limit = r.limit.map_or(max, |l| (l as usize).min(max));
+            let account = r.account.clone();
+            let (entries, total) = self
+                .runtime
+                .query(&r.account, move |e| {
+                    (e.queue(&account, limit), e.stats(&account).map_or(0, |s| s.queued))
+                })
+                .await
+                .map_err(ingest_status)?;
+            let now = self.runtime.now();
+            Ok(v1::ListQueueReply {
+                entries: entries.iter().enumerate().map(|(i, q)| convert::queue_entry_to_proto(i, q, now)).collect(),
+                total: u64::from(total),
+            })
+        }
+        .await;
+        self.observe("ListQueue", started, &result);
+        result.map(Response::new)
+    }
+
+    async fn get_account_stats(
+        &self,
+        request: Request<v1::GetAccountStatsRequest>,
+    ) -> Result<Response<v1::AccountStats>, Status> {
+        let started = Instant::now();
+        let r = request.into_inner();
+        let result = async {
+            required("account", &r.account)?;
+            let account = r.account.clone();
+            let stats = self.runtime.query(&r.account, move |e| e.stats(&account)).await.map_err(ingest_status)?;
+            let now = self.runtime.now();
+            stats
+                .map(|s| convert::stats_to_proto(&s, now))
+                .ok_or_else(|| Status::not_found(format!("invalid field 'account': unknown account {:?}", r.account)))
+        }
+        .await;
+        self.observe("GetAccountStats", started, &result);
+        result.map(Response::new)
+    }
+
+    async fn list_accounts(
+        &self,
+        _request: Request<v1::ListAccountsRequest>,
+    ) -> Result<Response<v1::ListAccountsReply>, Status> {
+        let started = Instant::now();
+        let result = async {
+            let per_shard = self.runtime.query_all(|e| e.account_names()).await.map_err(ingest_status)?;
+            let mut accounts: Vec<String> = per_shard.into_iter().flatten().map(|a| a.to_string()).collect();
+            accounts.sort();
+            Ok(v1::ListAccountsReply { accounts })
+        }
+        .await;
+        self.observe("ListAccounts", started, &result);
+        result.map(Response::new)
+    }
+}
+
+fn tally(
+    reply: &mut v1::IngestStreamReply,
+    index: u64,
+    outcome: Result<switchboard_runtime::Applied, IngestError>,
+    reject: &impl Fn(&mut v1::IngestStreamReply, u64, Status),
+) {
+    match outcome {
+        Ok(_) => reply.accepted += 1,
+        Err(e) => reject(reply, index, ingest_status(e)),
+    }
+}
+
+impl RouterService {
+    fn watch(&self, r: v1::WatchRequest) -> Result<WatchStream, Status> {
+        for t in &r.types {
+            if !switchboard_core::EffectKind::TYPE_NAMES.contains(&t.as_str()) {
+                return Err(Status::invalid_argument(format!(
+                    "invalid field 'types': unknown effect type {t:?} (one of {})",
+                    switchboard_core::EffectKind::TYPE_NAMES.join(", ")
+                )));
+            }
+        }
+        let taken = self.watchers.fetch_add(1, Ordering::AcqRel);
+        if taken >= self.limits.max_watchers {
+            self.watchers.fetch_sub(1, Ordering::AcqRel);
+            return Err(Status::resource_exhausted(format!(
+                "too many watchers: at most {} WatchEffects streams at once",
+                self.limits.max_watchers
+            )));
+        }
+        self.metrics().watchers.inc();
+        let slot = WatcherSlot { watchers: self.watchers.clone(), runtime: self.runtime.clone() };
+        let filter = Filter { accounts: r.accounts.into_iter().collect(), types: r.types.into_iter().collect() };
+        let state = (self.runtime.subscribe(), self.shutdown.clone(), filter, slot);
+        let stream = futures_util::stream::unfold(state, |(mut rx, mut shutdown, filter, slot)| async move {
+            loop {
+                if *shutdown.borrow() {
+                    return None;
+                }
+                let item = tokio::select! {
+                    _ = shutdown.changed() => return None,
+                    item = rx.recv() => item,
+                };
+                let out = match item {
+                    Ok(e) if filter.wants(&e) => {
+                        v1::WatchItem { item: Some(v1::watch_item::Item::Effect(convert::effect_to_proto(&e))) }
+                    }
+                    Ok(_) => continue,
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        slot.runtime.metrics().watch_lagged.inc_by(n);
+                        v1::WatchItem { item: Some(v1::watch_item::Item::Lagged(n)) }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                };
+                return Some((Ok(out), (rx, shutdown, filter, slot)));
+            }
+        });
+        Ok(Box::pin(stream))
+    }
+}
