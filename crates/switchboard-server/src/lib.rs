@@ -64,7 +64,10 @@ pub struct Daemon {
 
 impl std::fmt::Debug for Daemon {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Daemon").field("grpc_addr", &self.grpc_addr).field("http_addr", &self.http_addr).finish()
+        f.debug_struct("Daemon")
+            .field("grpc_addr", &self.grpc_addr)
+            .field("http_addr", &self.http_addr)
+            .finish()
     }
 }
 
@@ -102,7 +105,13 @@ impl Daemon {
     async fn serve(runtime: Runtime, settings: &Settings) -> Result<Daemon, StartError> {
         let server = &settings.server;
         let bind = |what: &'static str, addr: SocketAddr| async move {
-            TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr: addr.to_string(), source })
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind {
+                    what,
+                    addr: addr.to_string(),
+                    source,
+                })
         };
         let grpc = bind("gRPC", server.grpc_addr).await?;
         let http = bind("HTTP", server.http_addr).await?;
@@ -111,21 +120,32 @@ impl Daemon {
             Some(path) => Some(bind_unix(path)?),
         };
         let local = |l: &TcpListener, what| {
-            l.local_addr().map_err(|source| StartError::Bind { what, addr: String::new(), source })
+            l.local_addr().map_err(|source| StartError::Bind {
+                what,
+                addr: String::new(),
+                source,
+            })
         };
         let grpc_addr = local(&grpc, "gRPC")?;
         let http_addr = local(&http, "HTTP")?;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let limits = ServiceLimits {
-            fields: FieldLimits { max_id_bytes: settings.limits.max_id_bytes, max_list_len: settings.limits.max_list_len },
+            fields: FieldLimits {
+                max_id_bytes: settings.limits.max_id_bytes,
+                max_list_len: settings.limits.max_list_len,
+            },
             max_watchers: settings.limits.max_watchers,
             max_queue_listing: settings.limits.max_queue_listing,
         };
         let max_message = settings.limits.max_message_bytes;
-        let router = RouterServer::new(RouterService::new(runtime.clone(), limits, shutdown_rx.clone()))
-            .max_decoding_message_size(max_message)
-            .max_encoding_message_size(max_message.max(4 << 20));
+        let router = RouterServer::new(RouterService::new(
+            runtime.clone(),
+            limits,
+            shutdown_rx.clone(),
+        ))
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(max_message.max(4 << 20));
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<RouterServer<RouterService>>().await;
         let reflection = || {
@@ -133,7 +153,8 @@ impl Daemon {
                 .register_encoded_file_descriptor_set(v1::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         };
-        let reflection_err = |e: tonic_reflection::server::Error| StartError::Reflection(e.to_string());
+        let reflection_err =
+            |e: tonic_reflection::server::Error| StartError::Reflection(e.to_string());
         // grpcurl before 1.9 and many tools still speak v1alpha.
         let reflection_v1 = reflection().build_v1().map_err(reflection_err)?;
         let reflection_v1alpha = reflection().build_v1alpha().map_err(reflection_err)?;
@@ -164,7 +185,10 @@ impl Daemon {
             servers.spawn(async move {
                 let result = tonic::transport::Server::builder()
                     .add_routes(grpc_routes)
-                    .serve_with_incoming_shutdown(tokio_stream::wrappers::UnixListenerStream::new(listener), signal)
+                    .serve_with_incoming_shutdown(
+                        tokio_stream::wrappers::UnixListenerStream::new(listener),
+                        signal,
+                    )
                     .await;
                 if let Err(e) = result {
                     tracing::error!(error = %e, "gRPC server (Unix socket) failed");
@@ -224,14 +248,19 @@ impl Daemon {
     /// Stops gracefully: not ready, streams closed, listeners closed, in-flight calls finished (up to
     /// the grace period), shards drained.
     pub async fn shutdown(mut self) {
-        self.health.set_not_serving::<RouterServer<RouterService>>().await;
+        self.health
+            .set_not_serving::<RouterServer<RouterService>>()
+            .await;
         let _ = self.shutdown.send(true);
         let drained = tokio::time::timeout(self.grace, async {
             while self.servers.join_next().await.is_some() {}
         })
         .await;
         if drained.is_err() {
-            tracing::warn!(grace_ms = self.grace.as_millis() as u64, "calls still running after the grace period: cut");
+            tracing::warn!(
+                grace_ms = self.grace.as_millis() as u64,
+                "calls still running after the grace period: cut"
+            );
             self.servers.shutdown().await;
         }
         let runtime = self.runtime.clone();
@@ -245,14 +274,21 @@ impl Daemon {
 
 /// Binds the Unix socket, replacing a stale socket file left by a previous run.
 fn bind_unix(path: &std::path::Path) -> Result<tokio::net::UnixListener, StartError> {
-    let err = |source| StartError::Bind { what: "gRPC (Unix socket)", addr: path.display().to_string(), source };
+    let err = |source| StartError::Bind {
+        what: "gRPC (Unix socket)",
+        addr: path.display().to_string(),
+        source,
+    };
     if std::fs::symlink_metadata(path).is_ok_and(|m| {
         use std::os::unix::fs::FileTypeExt;
         m.file_type().is_socket()
     }) {
         // Only a live daemon answers on it; a socket nobody listens on is left over from a crash.
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "another process is listening there")));
+            return Err(err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                "another process is listening there",
+            )));
         }
         std::fs::remove_file(path).map_err(err)?;
     }
@@ -261,7 +297,10 @@ fn bind_unix(path: &std::path::Path) -> Result<tokio::net::UnixListener, StartEr
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {}

@@ -41,7 +41,12 @@ pub struct RouterService {
 impl RouterService {
     /// A service over `runtime`; watch streams end when `shutdown` turns true.
     pub fn new(runtime: Runtime, limits: ServiceLimits, shutdown: watch::Receiver<bool>) -> Self {
-        RouterService { runtime, limits, watchers: Arc::new(AtomicUsize::new(0)), shutdown }
+        RouterService {
+            runtime,
+            limits,
+            watchers: Arc::new(AtomicUsize::new(0)),
+            shutdown,
+        }
     }
 
     fn metrics(&self) -> &Metrics {
@@ -61,9 +66,21 @@ impl RouterService {
     }
 
     async fn ingest_one(&self, event: v1::Event) -> Result<v1::IngestReply, Status> {
-        let incoming = convert::event_from_proto(event, self.limits.fields).map_err(field_status)?;
-        let applied = self.runtime.ingest(incoming.event, incoming.at).await.map_err(ingest_status)?;
-        Ok(v1::IngestReply { applied: true, effects: applied.effects.iter().map(convert::effect_to_proto).collect() })
+        let incoming =
+            convert::event_from_proto(event, self.limits.fields).map_err(field_status)?;
+        let applied = self
+            .runtime
+            .ingest(incoming.event, incoming.at)
+            .await
+            .map_err(ingest_status)?;
+        Ok(v1::IngestReply {
+            applied: true,
+            effects: applied
+                .effects
+                .iter()
+                .map(convert::effect_to_proto)
+                .collect(),
+        })
     }
 }
 
@@ -150,7 +167,10 @@ impl Drop for WatcherSlot {
 
 #[tonic::async_trait]
 impl v1::router_server::Router for RouterService {
-    async fn ingest(&self, request: Request<v1::Event>) -> Result<Response<v1::IngestReply>, Status> {
+    async fn ingest(
+        &self,
+        request: Request<v1::Event>,
+    ) -> Result<Response<v1::IngestReply>, Status> {
         let started = Instant::now();
         let result = self.ingest_one(request.into_inner()).await;
         self.observe("Ingest", started, &result);
@@ -167,7 +187,12 @@ impl v1::router_server::Router for RouterService {
         let mut in_flight = FuturesOrdered::new();
         let mut index = 0u64;
         let reject = |reply: &mut v1::IngestStreamReply, index: u64, status: Status| {
-            let field = status.message().split('\'').nth(1).unwrap_or_default().to_string();
+            let field = status
+                .message()
+                .split('\'')
+                .nth(1)
+                .unwrap_or_default()
+                .to_string();
             reply.rejected.push(v1::Rejection {
                 index,
                 code: status.code() as i32,
@@ -186,7 +211,9 @@ impl v1::router_server::Router for RouterService {
                     Err(e) => reject(&mut reply, i, field_status(e)),
                     Ok(incoming) => match self.runtime.submit(incoming.event, incoming.at) {
                         Err(e) => reject(&mut reply, i, ingest_status(e)),
-                        Ok(pending) => in_flight.push_back(async move { (i, pending.wait().await) }),
+                        Ok(pending) => {
+                            in_flight.push_back(async move { (i, pending.wait().await) })
+                        }
                     },
                 }
                 while in_flight.len() >= STREAM_WINDOW {
@@ -209,23 +236,37 @@ impl v1::router_server::Router for RouterService {
 
     type WatchEffectsStream = WatchStream;
 
-    async fn watch_effects(&self, request: Request<v1::WatchRequest>) -> Result<Response<WatchStream>, Status> {
+    async fn watch_effects(
+        &self,
+        request: Request<v1::WatchRequest>,
+    ) -> Result<Response<WatchStream>, Status> {
         let started = Instant::now();
         let result = self.watch(request.into_inner());
         self.observe("WatchEffects", started, &result);
         result.map(Response::new)
     }
 
-    async fn get_agent(&self, request: Request<v1::GetAgentRequest>) -> Result<Response<v1::Agent>, Status> {
+    async fn get_agent(
+        &self,
+        request: Request<v1::GetAgentRequest>,
+    ) -> Result<Response<v1::Agent>, Status> {
         let started = Instant::now();
         let r = request.into_inner();
         let result = async {
             required("account", &r.account)?;
             required("agent", &r.agent)?;
             let (account, agent) = (r.account.clone(), r.agent.clone());
-            let view = self.runtime.query(&r.account, move |e| e.agent(&account, &agent)).await.map_err(ingest_status)?;
-            view.map(|a| convert::agent_to_proto(&a))
-                .ok_or_else(|| Status::not_found(format!("invalid field 'agent': unknown agent {:?}", r.agent)))
+            let view = self
+                .runtime
+                .query(&r.account, move |e| e.agent(&account, &agent))
+                .await
+                .map_err(ingest_status)?;
+            view.map(|a| convert::agent_to_proto(&a)).ok_or_else(|| {
+                Status::not_found(format!(
+                    "invalid field 'agent': unknown agent {:?}",
+                    r.agent
+                ))
+            })
         }
         .await;
         self.observe("GetAgent", started, &result);
@@ -241,32 +282,53 @@ impl v1::router_server::Router for RouterService {
         let result = async {
             required("account", &r.account)?;
             let account = r.account.clone();
-            let agents = self.runtime.query(&r.account, move |e| e.agents(&account)).await.map_err(ingest_status)?;
-            Ok(v1::ListAgentsReply { agents: agents.iter().map(convert::agent_to_proto).collect() })
+            let agents = self
+                .runtime
+                .query(&r.account, move |e| e.agents(&account))
+                .await
+                .map_err(ingest_status)?;
+            Ok(v1::ListAgentsReply {
+                agents: agents.iter().map(convert::agent_to_proto).collect(),
+            })
         }
         .await;
         self.observe("ListAgents", started, &result);
         result.map(Response::new)
     }
 
-    async fn get_ticket(&self, request: Request<v1::GetTicketRequest>) -> Result<Response<v1::Ticket>, Status> {
+    async fn get_ticket(
+        &self,
+        request: Request<v1::GetTicketRequest>,
+    ) -> Result<Response<v1::Ticket>, Status> {
         let started = Instant::now();
         let r = request.into_inner();
         let result = async {
             required("account", &r.account)?;
             required("ticket", &r.ticket)?;
             let (account, ticket) = (r.account.clone(), r.ticket.clone());
-            let view = self.runtime.query(&r.account, move |e| e.ticket(&account, &ticket)).await.map_err(ingest_status)?;
+            let view = self
+                .runtime
+                .query(&r.account, move |e| e.ticket(&account, &ticket))
+                .await
+                .map_err(ingest_status)?;
             let now = self.runtime.now();
             view.map(|t| convert::ticket_to_proto(&t, now))
-                .ok_or_else(|| Status::not_found(format!("invalid field 'ticket': unknown ticket {:?}", r.ticket)))
+                .ok_or_else(|| {
+                    Status::not_found(format!(
+                        "invalid field 'ticket': unknown ticket {:?}",
+                        r.ticket
+                    ))
+                })
         }
         .await;
         self.observe("GetTicket", started, &result);
         result.map(Response::new)
     }
 
-    async fn list_queue(&self, request: Request<v1::ListQueueRequest>) -> Result<Response<v1::ListQueueReply>, Status> {
+    async fn list_queue(
+        &self,
+        request: Request<v1::ListQueueRequest>,
+    ) -> Result<Response<v1::ListQueueReply>, Status> {
         let started = Instant::now();
         let r = request.into_inner();
         let result = async {
@@ -277,13 +339,20 @@ impl v1::router_server::Router for RouterService {
             let (entries, total) = self
                 .runtime
                 .query(&r.account, move |e| {
-                    (e.queue(&account, limit), e.stats(&account).map_or(0, |s| s.queued))
+                    (
+                        e.queue(&account, limit),
+                        e.stats(&account).map_or(0, |s| s.queued),
+                    )
                 })
                 .await
                 .map_err(ingest_status)?;
             let now = self.runtime.now();
             Ok(v1::ListQueueReply {
-                entries: entries.iter().enumerate().map(|(i, q)| convert::queue_entry_to_proto(i, q, now)).collect(),
+                entries: entries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, q)| convert::queue_entry_to_proto(i, q, now))
+                    .collect(),
                 total: u64::from(total),
             })
         }
@@ -301,11 +370,20 @@ impl v1::router_server::Router for RouterService {
         let result = async {
             required("account", &r.account)?;
             let account = r.account.clone();
-            let stats = self.runtime.query(&r.account, move |e| e.stats(&account)).await.map_err(ingest_status)?;
+            let stats = self
+                .runtime
+                .query(&r.account, move |e| e.stats(&account))
+                .await
+                .map_err(ingest_status)?;
             let now = self.runtime.now();
             stats
                 .map(|s| convert::stats_to_proto(&s, now))
-                .ok_or_else(|| Status::not_found(format!("invalid field 'account': unknown account {:?}", r.account)))
+                .ok_or_else(|| {
+                    Status::not_found(format!(
+                        "invalid field 'account': unknown account {:?}",
+                        r.account
+                    ))
+                })
         }
         .await;
         self.observe("GetAccountStats", started, &result);
@@ -318,8 +396,16 @@ impl v1::router_server::Router for RouterService {
     ) -> Result<Response<v1::ListAccountsReply>, Status> {
         let started = Instant::now();
         let result = async {
-            let per_shard = self.runtime.query_all(|e| e.account_names()).await.map_err(ingest_status)?;
-            let mut accounts: Vec<String> = per_shard.into_iter().flatten().map(|a| a.to_string()).collect();
+            let per_shard = self
+                .runtime
+                .query_all(|e| e.account_names())
+                .await
+                .map_err(ingest_status)?;
+            let mut accounts: Vec<String> = per_shard
+                .into_iter()
+                .flatten()
+                .map(|a| a.to_string())
+                .collect();
             accounts.sort();
             Ok(v1::ListAccountsReply { accounts })
         }
@@ -360,32 +446,48 @@ impl RouterService {
             )));
         }
         self.metrics().watchers.inc();
-        let slot = WatcherSlot { watchers: self.watchers.clone(), runtime: self.runtime.clone() };
-        let filter = Filter { accounts: r.accounts.into_iter().collect(), types: r.types.into_iter().collect() };
-        let state = (self.runtime.subscribe(), self.shutdown.clone(), filter, slot);
-        let stream = futures_util::stream::unfold(state, |(mut rx, mut shutdown, filter, slot)| async move {
-            loop {
-                if *shutdown.borrow() {
-                    return None;
+        let slot = WatcherSlot {
+            watchers: self.watchers.clone(),
+            runtime: self.runtime.clone(),
+        };
+        let filter = Filter {
+            accounts: r.accounts.into_iter().collect(),
+            types: r.types.into_iter().collect(),
+        };
+        let state = (
+            self.runtime.subscribe(),
+            self.shutdown.clone(),
+            filter,
+            slot,
+        );
+        let stream = futures_util::stream::unfold(
+            state,
+            |(mut rx, mut shutdown, filter, slot)| async move {
+                loop {
+                    if *shutdown.borrow() {
+                        return None;
+                    }
+                    let item = tokio::select! {
+                        _ = shutdown.changed() => return None,
+                        item = rx.recv() => item,
+                    };
+                    let out = match item {
+                        Ok(e) if filter.wants(&e) => v1::WatchItem {
+                            item: Some(v1::watch_item::Item::Effect(convert::effect_to_proto(&e))),
+                        },
+                        Ok(_) => continue,
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            slot.runtime.metrics().watch_lagged.inc_by(n);
+                            v1::WatchItem {
+                                item: Some(v1::watch_item::Item::Lagged(n)),
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    };
+                    return Some((Ok(out), (rx, shutdown, filter, slot)));
                 }
-                let item = tokio::select! {
-                    _ = shutdown.changed() => return None,
-                    item = rx.recv() => item,
-                };
-                let out = match item {
-                    Ok(e) if filter.wants(&e) => {
-                        v1::WatchItem { item: Some(v1::watch_item::Item::Effect(convert::effect_to_proto(&e))) }
-                    }
-                    Ok(_) => continue,
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        slot.runtime.metrics().watch_lagged.inc_by(n);
-                        v1::WatchItem { item: Some(v1::watch_item::Item::Lagged(n)) }
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                };
-                return Some((Ok(out), (rx, shutdown, filter, slot)));
-            }
-        });
+            },
+        );
         Ok(Box::pin(stream))
     }
 }
