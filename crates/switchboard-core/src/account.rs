@@ -50,7 +50,7 @@ pub(crate) struct Account {
     /// Tickets per status, indexed by `TicketStatus as usize`, kept as statuses change.
     pub status_counts: [u32; 6],
     /// Counts real assignments; an agent's `last_assigned` is a value of it.
-    assign_seq: u64,
+    pub assign_seq: u64,
     /// Tickets that entered the queue or needed less since the last settle.
     dirty_tickets: Vec<TicketIdx>,
     /// Agents who became available or more available on a channel since the last settle.
@@ -734,7 +734,11 @@ impl Account {
         let tk = &mut self.tickets[t as usize];
         debug_assert_eq!(tk.status, TicketStatus::Solved);
         tk.status = TicketStatus::Closed;
-        moved(&mut self.status_counts, TicketStatus::Solved, TicketStatus::Closed);
+        moved(
+            &mut self.status_counts,
+            TicketStatus::Solved,
+            TicketStatus::Closed,
+        );
         self.emit(
             cx,
             t,
@@ -773,6 +777,12 @@ impl Account {
                 tk.skills_timer = Some(cx.timers.schedule(due, timer));
             }
         }
+        self.insert_queued(t);
+        self.dirty_tickets.push(t);
+    }
+
+    /// Puts the ticket in the queue bucket of what it needs now.
+    fn insert_queued(&mut self, t: TicketIdx) {
         let tk = &self.tickets[t as usize];
         let needs = Needs {
             channel: tk.channel,
@@ -783,7 +793,34 @@ impl Account {
         let key = self.queue_key(t);
         let bucket = self.queue.insert(key, needs, t);
         self.tickets[t as usize].bucket = Some(bucket);
-        self.dirty_tickets.push(t);
+    }
+
+    /// Takes restored agents and tickets (with their load lists filled in) and indexes their ids.
+    pub(crate) fn install(&mut self, agents: Vec<Agent>, tickets: Vec<Ticket>) {
+        for (a, agent) in agents.iter().enumerate() {
+            if agent.live {
+                self.agent_ids.insert(agent.id.clone(), a as AgentIdx);
+            }
+        }
+        for (t, ticket) in tickets.iter().enumerate() {
+            self.ticket_ids.insert(ticket.id.clone(), t as TicketIdx);
+            self.status_counts[ticket.status as usize] += 1;
+        }
+        self.agents = agents;
+        self.tickets = tickets;
+    }
+
+    /// Rebuilds the queue and the agent index from restored state; `queued` are the tickets that
+    /// were waiting.
+    pub(crate) fn rebuild(&mut self, queued: &[TicketIdx]) {
+        for &t in queued {
+            self.insert_queued(t);
+        }
+        for a in 0..self.agents.len() as AgentIdx {
+            for ch in 0..self.channels.len() {
+                self.reindex(a, ch);
+            }
+        }
     }
 
     fn dequeue(&mut self, t: TicketIdx) {
@@ -855,7 +892,11 @@ impl Account {
         if let Some(reason) = reason {
             if self.tickets[t as usize].status == TicketStatus::New {
                 self.tickets[t as usize].status = TicketStatus::Open;
-                moved(&mut self.status_counts, TicketStatus::New, TicketStatus::Open);
+                moved(
+                    &mut self.status_counts,
+                    TicketStatus::New,
+                    TicketStatus::Open,
+                );
                 self.emit(
                     cx,
                     t,

@@ -112,7 +112,10 @@ impl Account {
             statuses[tk.status as usize] += 1;
         }
         if statuses != self.status_counts {
-            return Err(format!("status counts {:?}, tickets say {statuses:?}", self.status_counts));
+            return Err(format!(
+                "status counts {:?}, tickets say {statuses:?}",
+                self.status_counts
+            ));
         }
         if queued != self.queue.len() {
             return Err(format!(
@@ -170,9 +173,13 @@ impl Account {
                     .filter(|tk| tk.channel as usize == ch && tk.priority == p)
                     .collect();
                 if self.queue.count(ch as u8, p) as usize != waiting.len()
-                    || self.queue.oldest(ch as u8, p) != waiting.iter().map(|tk| tk.queue_time).min()
+                    || self.queue.oldest(ch as u8, p)
+                        != waiting.iter().map(|tk| tk.queue_time).min()
                 {
-                    return Err(format!("queue counts for {} {p} disagree with the queue", self.channels[ch]));
+                    return Err(format!(
+                        "queue counts for {} {p} disagree with the queue",
+                        self.channels[ch]
+                    ));
                 }
             }
         }

@@ -36,6 +36,30 @@ impl Engine {
         })
     }
 
+    /// A new, empty account (not yet part of the engine).
+    pub(crate) fn new_account(&self, name: &str) -> Account {
+        let policy = self.config.policy(name).clone();
+        Account::new(
+            self.accounts.len() as u32,
+            name.into(),
+            policy,
+            self.channels.clone(),
+        )
+    }
+
+    /// Adds an account made by [`Engine::new_account`]; returns its handle.
+    pub(crate) fn push_account(&mut self, account: Account) -> u32 {
+        let a = self.accounts.len() as u32;
+        self.account_ids.insert(account.name.clone(), a);
+        self.accounts.push(account);
+        a
+    }
+
+    /// Sets the engine's time (restoring a snapshot).
+    pub(crate) fn set_now(&mut self, now: Millis) {
+        self.now = self.now.max(now);
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.config
@@ -84,13 +108,8 @@ impl Engine {
         let (a, created) = match self.account_ids.get(name) {
             Some(&a) => (a, false),
             None => {
-                let a = self.accounts.len() as u32;
-                let name: Arc<str> = name.into();
-                let policy = self.config.policy(&name).clone();
-                self.accounts
-                    .push(Account::new(a, name.clone(), policy, self.channels.clone()));
-                self.account_ids.insert(name, a);
-                (a, true)
+                let account = self.new_account(name);
+                (self.push_account(account), true)
             }
         };
         let account = &mut self.accounts[a as usize];

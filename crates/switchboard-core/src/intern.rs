@@ -22,6 +22,11 @@ impl Interner {
         i
     }
 
+    /// Every name, by index.
+    pub fn names(&self) -> &[Arc<str>] {
+        &self.names
+    }
+
     pub fn name(&self, i: u32) -> &Arc<str> {
         &self.names[i as usize]
     }

@@ -17,6 +17,7 @@ pub mod event;
 mod index;
 mod intern;
 mod queue;
+pub mod snapshot;
 mod state;
 mod timers;
 pub mod types;

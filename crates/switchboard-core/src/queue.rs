@@ -26,7 +26,11 @@ pub(crate) struct QueueKey {
 
 impl QueueKey {
     pub fn new(priority: Priority, time: Millis, id: Arc<str>) -> Self {
-        QueueKey { urgency: urgency(priority), time, id }
+        QueueKey {
+            urgency: urgency(priority),
+            time,
+            id,
+        }
     }
 }
 
@@ -180,14 +184,20 @@ impl Queue {
 
     /// Waiting tickets on the channel with this priority.
     pub fn count(&self, channel: u8, priority: Priority) -> u32 {
-        self.counts.get(channel as usize).map_or(0, |c| c[urgency(priority) as usize])
+        self.counts
+            .get(channel as usize)
+            .map_or(0, |c| c[urgency(priority) as usize])
     }
 
     /// The earliest queue time among waiting tickets on the channel with this priority: the head,
     /// for that priority, of each bucket of the channel.
     pub fn oldest(&self, channel: u8, priority: Priority) -> Option<Millis> {
         let u = urgency(priority);
-        let from = QueueKey { urgency: u, time: 0, id: Arc::from("") };
+        let from = QueueKey {
+            urgency: u,
+            time: 0,
+            id: Arc::from(""),
+        };
         self.per_channel
             .get(channel as usize)?
             .iter()

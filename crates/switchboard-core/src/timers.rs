@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct TimerKey {
     pub due: Millis,
-    seq: u64,
+    pub seq: u64,
 }
 
 /// What a timer does when it fires.
@@ -46,6 +46,22 @@ impl Timers {
         let key = TimerKey { due, seq: self.seq };
         self.map.insert(key, timer);
         key
+    }
+
+    /// Puts back a timer with the key it had (restoring a snapshot), keeping `seq` past it.
+    pub fn restore(&mut self, key: TimerKey, timer: Timer) {
+        self.seq = self.seq.max(key.seq);
+        self.map.insert(key, timer);
+    }
+
+    /// The sequence number of the last timer scheduled.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Continues numbering after `seq` (restoring a snapshot).
+    pub fn set_seq(&mut self, seq: u64) {
+        self.seq = self.seq.max(seq);
     }
 
     pub fn cancel(&mut self, key: TimerKey) {

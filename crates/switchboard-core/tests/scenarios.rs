@@ -1324,3 +1324,62 @@ mod timers {
         assert_eq!(s.engine.next_deadline(), None);
     }
 }
+
+mod snapshot {
+    use super::*;
+    use switchboard_core::Engine;
+
+    fn busy() -> Sim {
+        let mut s = Sim::default();
+        s.online_agent("a1", 1);
+        s.chat_with("c1", "a1");
+        s.msg("c2");
+        s.apply(s.new_ticket("t1", "talk").event());
+        s
+    }
+
+    #[test]
+    fn a_snapshot_naming_a_channel_the_config_lacks_is_refused() {
+        let s = busy();
+        let snap = s.engine.snapshot();
+        let mut config = Config::default();
+        config.channels.pop();
+        std::sync::Arc::make_mut(&mut config.defaults)
+            .channels
+            .pop();
+        for u in &mut std::sync::Arc::make_mut(&mut config.defaults).unified_statuses {
+            u.per_channel.pop();
+        }
+        let err = Engine::restore(config, &snap).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "snapshot: account \"acme\": channel \"talk\" is not configured"
+        );
+    }
+
+    #[test]
+    fn styles_are_found_by_name_when_the_config_reorders_them() {
+        let mut s = busy();
+        let snap = s.engine.snapshot();
+        let config = config_with(|p| {
+            p.styles.reverse();
+            for r in &mut p.style_rules {
+                r.style = 2 - r.style;
+            }
+            p.default_style = 2 - p.default_style;
+        });
+        let restored = Engine::restore(config, &snap).unwrap();
+        restored.check_invariants().unwrap();
+        assert_eq!(
+            restored.ticket(ACC, "c1#1").unwrap().style.as_ref(),
+            "social_messaging"
+        );
+        assert_eq!(restored.ticket(ACC, "c2#1"), s.engine.ticket(ACC, "c2#1"));
+        // And it carries on: solving c1 frees a1 for c2.
+        s.engine = restored;
+        effects!(
+            s.set("c1#1", "pending"),
+            ["status_changed c1#1 open->pending agent", "offered c2#1 a1"]
+        );
+    }
+}
