@@ -106,7 +106,10 @@ pub struct Pending {
 impl Pending {
     /// Waits for the outcome.
     pub async fn wait(self) -> Result<Applied, IngestError> {
-        let mut out = Applied { at: 0, effects: Vec::new() };
+        let mut out = Applied {
+            at: 0,
+            effects: Vec::new(),
+        };
         for rx in self.replies {
             let applied = rx.await.map_err(|_| IngestError::Stopped)??;
             out.at = out.at.max(applied.at);
@@ -237,9 +240,20 @@ impl Runtime {
         let mut replies = Vec::with_capacity(shards.len());
         let mut event = Some(event);
         for (i, &shard) in shards.iter().enumerate() {
-            let ev = if i + 1 == shards.len() { event.take() } else { event.clone() };
+            let ev = if i + 1 == shards.len() {
+                event.take()
+            } else {
+                event.clone()
+            };
             let (reply, rx) = oneshot::channel();
-            self.send(shard, Command::Apply { event: Box::new(ev.expect("one event per shard")), at, reply })?;
+            self.send(
+                shard,
+                Command::Apply {
+                    event: Box::new(ev.expect("one event per shard")),
+                    at,
+                    reply,
+                },
+            )?;
             replies.push(rx);
         }
         Ok(Pending { replies })

@@ -13,53 +13,54 @@ use switchboard_core::{
     TransferTarget,
 };
 
-/// What exists, as far as decoding needs to know.
+/// What exists, as far as decoding needs to know. Each answer is `None` when the implementation
+/// cannot tell, and then the field is taken as it is (the engine judges it when the event arrives).
 pub trait Known {
     /// Whether the account has a ticket with this id.
-    fn ticket(&self, account: &str, ticket: &str) -> bool;
+    fn ticket(&self, account: &str, ticket: &str) -> Option<bool>;
     /// Whether the account has a (live) agent with this id.
-    fn agent(&self, account: &str, agent: &str) -> bool;
+    fn agent(&self, account: &str, agent: &str) -> Option<bool>;
     /// Whether the channel is configured.
-    fn channel(&self, channel: &str) -> bool;
+    fn channel(&self, channel: &str) -> Option<bool>;
     /// Whether the account's policy has the style.
-    fn style(&self, account: &str, style: &str) -> bool;
+    fn style(&self, account: &str, style: &str) -> Option<bool>;
 }
 
 impl Known for Engine {
-    fn ticket(&self, account: &str, ticket: &str) -> bool {
-        self.has_ticket(account, ticket)
+    fn ticket(&self, account: &str, ticket: &str) -> Option<bool> {
+        Some(self.has_ticket(account, ticket))
     }
 
-    fn agent(&self, account: &str, agent: &str) -> bool {
-        self.has_agent(account, agent)
+    fn agent(&self, account: &str, agent: &str) -> Option<bool> {
+        Some(self.has_agent(account, agent))
     }
 
-    fn channel(&self, channel: &str) -> bool {
-        self.config().channel_index(channel).is_some()
+    fn channel(&self, channel: &str) -> Option<bool> {
+        Some(self.config().channel_index(channel).is_some())
     }
 
-    fn style(&self, account: &str, style: &str) -> bool {
-        self.config().policy(account).style_index(style).is_some()
+    fn style(&self, account: &str, style: &str) -> Option<bool> {
+        Some(self.config().policy(account).style_index(style).is_some())
     }
 }
 
-/// Everything exists: decoding that checks shapes only, for clients without an engine (the
-/// engine still refuses what does not exist when the event reaches it).
+/// Knows nothing: decoding that checks shapes only, for clients without an engine (the engine
+/// judges names and ids when the event reaches it).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ShapeOnly;
 
 impl Known for ShapeOnly {
-    fn ticket(&self, _: &str, _: &str) -> bool {
-        true
+    fn ticket(&self, _: &str, _: &str) -> Option<bool> {
+        None
     }
-    fn agent(&self, _: &str, _: &str) -> bool {
-        true
+    fn agent(&self, _: &str, _: &str) -> Option<bool> {
+        None
     }
-    fn channel(&self, _: &str) -> bool {
-        true
+    fn channel(&self, _: &str) -> Option<bool> {
+        None
     }
-    fn style(&self, _: &str, _: &str) -> bool {
-        true
+    fn style(&self, _: &str, _: &str) -> Option<bool> {
+        None
     }
 }
 
@@ -71,9 +72,9 @@ pub fn decode_event(obj: &Object, known: &impl Known) -> Result<Event, WireError
     // Called first in each account-scoped arm: an unknown type outranks a missing account. The
     // checks below run in the order written, which is the replay format's field order.
     let account = || f.non_empty("account");
-    let unknown = |exists: bool, error: &dyn Fn() -> EngineError| match exists {
-        true => Ok(()),
-        false => Err(WireError::Unknown(error())),
+    let unknown = |exists: Option<bool>, error: &dyn Fn() -> EngineError| match exists {
+        Some(false) => Err(WireError::Unknown(error())),
+        _ => Ok(()),
     };
     let existing_ticket = |account: &str| {
         let ticket = f.non_empty("ticket")?;
@@ -180,7 +181,7 @@ pub fn decode_event(obj: &Object, known: &impl Known) -> Result<Event, WireError
         "ticket_created" => {
             let account = account()?;
             let ticket = f.non_empty("ticket")?;
-            if known.ticket(&account, &ticket) {
+            if known.ticket(&account, &ticket) == Some(true) {
                 return Err(WireError::Unknown(EngineError::TicketExists {
                     field: "ticket",
                     ticket,

@@ -1,5 +1,6 @@
 //! The `switchboard` command: the daemon, its clients and the replay tool in one binary.
 
+mod client;
 mod replay;
 mod serve;
 
@@ -21,6 +22,8 @@ enum Command {
     Serve(serve::Args),
     /// Replay JSON Lines events through the engine and print the effects (see routing.md).
     Replay(replay::Args),
+    #[command(flatten)]
+    Client(client::Command),
 }
 
 fn main() -> ExitCode {
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
     let result: Result<ExitCode> = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Client(c) => client::run(c),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,256 @@
+//! The daemon's command-line clients: `send`, `agents`, `queue`, `ticket`, `watch` and `stats`.
+//!
+//! Each command opens one connection to the gRPC API (`--addr`), makes its calls and prints aligned
+//! text for people or, with `--json`, JSON for scripts. Errors are one line on stderr. Exit status:
+//! 0 on success, 1 when `send` had rejected lines, 2 on errors (bad arguments, unreadable input,
+//! daemon unreachable, call refused).
+
+mod format;
+mod queries;
+mod send;
+mod watch;
+
+use anyhow::Context;
+use std::fmt;
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+use switchboard_proto::v1::router_client::RouterClient;
+use tonic::transport::{Channel, Endpoint};
+
+/// Commands that talk to a running daemon (`switchboard serve`) over its gRPC API.
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Send JSON Lines events to the daemon and report the lines it rejected.
+    ///
+    /// The input is the replay format (one event a line, see routing.md) except that `at` is
+    /// optional: without it the daemon stamps the arrival time. An optional `event_id` is passed on
+    /// for safe retries. Events are streamed as they are read, so files of any size work.
+    ///
+    /// Prints `N accepted, M rejected` and each rejected line as `line L: <error>` on stderr (lines
+    /// counted in the input, blank ones included; lines that are not valid events are reported the
+    /// same way and not sent). Exit status: 0 when every line was accepted, 1 when any was
+    /// rejected, 2 when the input cannot be read or the daemon cannot be reached.
+    Send(send::Args),
+    /// List an account's agents: groups, skills and, per channel, status and load/capacity.
+    Agents(queries::AgentsArgs),
+    /// List an account's waiting tickets in queue order, with their wait.
+    ///
+    /// Positions count from 1 here; the JSON output keeps the API's 0-based `position`.
+    Queue(queries::QueueArgs),
+    /// Show every field of one ticket; times in UTC, with how long ago they were.
+    Ticket(queries::TicketArgs),
+    /// Print effects as they happen, until Ctrl-C or until the daemon stops.
+    ///
+    /// One effect a line: readable (`12:03:04.123 acme offered c#1 -> ana`, times UTC) or, with
+    /// `--json`, the replay format's effect objects. When the watcher falls behind and the daemon
+    /// drops effects for it, `(lagged: N effects dropped)` goes to stderr.
+    Watch(watch::Args),
+    /// Show counts for an account, or for every account: tickets, queue, agents and load.
+    ///
+    /// Per account: tickets by status and the number queued; per channel: agents by status, the
+    /// capacity of the online agents, load, offers, queued tickets by priority and the oldest wait.
+    /// With `--json`, one object per account per line.
+    Stats(queries::StatsArgs),
+}
+
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Send(_) => "send",
+            Command::Agents(_) => "agents",
+            Command::Queue(_) => "queue",
+            Command::Ticket(_) => "ticket",
+            Command::Watch(_) => "watch",
+            Command::Stats(_) => "stats",
+        }
+    }
+}
+
+/// Runs a client command. Failures are reported here (one line on stderr, exit status 2); the
+/// error result is only for a runtime that cannot start.
+pub fn run(c: Command) -> anyhow::Result<ExitCode> {
+    // One connection doing one thing at a time needs no more than one thread.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
+    let name = c.name();
+    let outcome = runtime.block_on(async move {
+        match c {
+            Command::Send(args) => send::run(args).await,
+            Command::Agents(args) => queries::agents(args).await,
+            Command::Queue(args) => queries::queue(args).await,
+            Command::Ticket(args) => queries::ticket(args).await,
+            Command::Watch(args) => watch::run(args).await,
+            Command::Stats(args) => queries::stats(args).await,
+        }
+    });
+    // `send` reads its input on a blocking thread that may be parked in a read of a terminal after
+    // a failed call; dropping the runtime would wait for it.
+    runtime.shutdown_background();
+    Ok(outcome.unwrap_or_else(|failure| {
+        failure.report(name);
+        ExitCode::from(2)
+    }))
+}
+
+/// Where the daemon is and how to print; every client command takes these.
+#[derive(clap::Args)]
+pub struct Conn {
+    /// The daemon's gRPC address: `http://host:port`, `host:port` or `unix:/path/to.sock`.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_ADDR",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    addr: String,
+    /// Print JSON for scripts instead of text for people.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Conn {
+    /// The address as an endpoint URI: a bare `host:port` means plain HTTP/2.
+    fn uri(&self) -> String {
+        if self.addr.starts_with("unix:") || self.addr.contains("://") {
+            self.addr.clone()
+        } else {
+            format!("http://{}", self.addr)
+        }
+    }
+
+    /// Connects now rather than at the first call, so an absent daemon is told apart from a call
+    /// the daemon refused.
+    async fn connect(&self) -> Result<RouterClient<Channel>, Failure> {
+        let uri = self.uri();
+        let endpoint = Endpoint::from_shared(uri.clone())
+            .map_err(|e| anyhow::anyhow!("invalid --addr {:?}: {}", self.addr, root_cause(&e)))?
+            .connect_timeout(Duration::from_secs(5));
+        let channel = endpoint.connect().await.map_err(|e| Failure::Unreachable {
+            addr: uri,
+            cause: root_cause(&e),
+        })?;
+        // The client's 4 MiB default would refuse a large account's agent list that a daemon
+        // configured for bigger messages sends; 64 MiB is the most `max_message_bytes` allows.
+        Ok(RouterClient::new(channel).max_decoding_message_size(64 << 20))
+    }
+}
+
+/// The innermost cause: transport errors wrap the useful text (`Connection refused`) in layers of
+/// `transport error` and `tcp connect error`.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// Why a command failed.
+enum Failure {
+    /// No connection to the daemon could be made.
+    Unreachable {
+        /// The endpoint tried.
+        addr: String,
+        /// Why it failed.
+        cause: String,
+    },
+    /// The daemon answered a call with an error.
+    Status(tonic::Status),
+    /// Anything else: bad arguments, unreadable input, unwritable output.
+    Other(anyhow::Error),
+}
+
+impl From<tonic::Status> for Failure {
+    fn from(s: tonic::Status) -> Self {
+        Failure::Status(s)
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Other(e)
+    }
+}
+
+impl Failure {
+    fn report(&self, command: &str) {
+        match self {
+            Failure::Unreachable { addr, cause } => warn(format_args!(
+                "switchboard: cannot reach the daemon at {addr}: {cause} \
+                 (start it with `switchboard serve`, or point --addr at it)"
+            )),
+            // A status with a source was made here from a transport error, not sent by the daemon.
+            Failure::Status(s) if std::error::Error::source(s).is_some() => {
+                let cause = root_cause(s);
+                let detail = match s.message() {
+                    m if m.contains(&cause) => m.to_owned(),
+                    m => format!("{m}: {cause}"),
+                };
+                warn(format_args!(
+                    "switchboard: {command}: lost the connection to the daemon: {detail}"
+                ));
+            }
+            Failure::Status(s) if s.message().is_empty() => {
+                warn(format_args!(
+                    "switchboard: {command}: {}",
+                    code_name(s.code())
+                ));
+            }
+            Failure::Status(s) => warn(format_args!(
+                "switchboard: {command}: {}: {}",
+                code_name(s.code()),
+                s.message()
+            )),
+            Failure::Other(e) => warn(format_args!("switchboard: {command}: {e:#}")),
+        }
+    }
+}
+
+/// The canonical gRPC name of a status code, as grpcurl and the gRPC docs spell it.
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// Writes to standard output. Returns false when the reader has gone (`| head`), which ends a
+/// command quietly rather than as an error.
+fn print(text: &str) -> Result<bool, Failure> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(anyhow::Error::new(e)
+            .context("writing to standard output")
+            .into()),
+    }
+}
+
+/// One JSON document on its own line.
+fn print_json(value: &serde_json::Value) -> Result<bool, Failure> {
+    print(&format!("{value}\n"))
+}
+
+/// One line on standard error; a closed stderr is no reason to fail.
+fn warn(line: impl fmt::Display) {
+    let _ = writeln!(io::stderr().lock(), "{line}");
+}
