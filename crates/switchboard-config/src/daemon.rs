@@ -85,13 +85,8 @@ pub enum LogLevel {
 
 impl LogLevel {
     /// Every level, from the most to the least severe.
-    pub const ALL: [LogLevel; 5] = [
-        LogLevel::Error,
-        LogLevel::Warn,
-        LogLevel::Info,
-        LogLevel::Debug,
-        LogLevel::Trace,
-    ];
+    pub const ALL: [LogLevel; 5] =
+        [LogLevel::Error, LogLevel::Warn, LogLevel::Info, LogLevel::Debug, LogLevel::Trace];
 
     /// The config name, which is also the level's name in a `RUST_LOG`-style filter.
     pub fn as_str(self) -> &'static str {
@@ -126,11 +121,7 @@ pub struct RuntimeSettings {
 
 impl Default for RuntimeSettings {
     fn default() -> Self {
-        RuntimeSettings {
-            shards: 0,
-            shard_queue: 4096,
-            max_future_skew_ms: 5000,
-        }
+        RuntimeSettings { shards: 0, shard_queue: 4096, max_future_skew_ms: 5000 }
     }
 }
 
@@ -220,12 +211,8 @@ pub(crate) fn server(raw: &raw::Server) -> Result<ServerSettings, Bad> {
         server.grpc_unix_socket = Some(PathBuf::from(path));
     }
     if let Some(raw::Count(s)) = raw.shutdown_grace_s {
-        server.shutdown_grace_ms = crate::engine::seconds(
-            s,
-            MAX_SHUTDOWN_GRACE_S,
-            "10-minute",
-            "server.shutdown_grace_s".into(),
-        )?;
+        server.shutdown_grace_ms =
+            crate::engine::seconds(s, MAX_SHUTDOWN_GRACE_S, "10-minute", "server.shutdown_grace_s".into())?;
     }
     Ok(server)
 }
@@ -233,12 +220,8 @@ pub(crate) fn server(raw: &raw::Server) -> Result<ServerSettings, Bad> {
 /// An IP address and port. Host names are refused rather than looked up: reading the file must not
 /// depend on name resolution, and a name can resolve to several addresses.
 fn socket_addr(text: &str, example: SocketAddr, key: &str) -> Result<SocketAddr, Bad> {
-    text.parse().map_err(|_| {
-        Bad::new(
-            key,
-            format!("{text:?} is not a socket address (host:port, e.g. {example})"),
-        )
-    })
+    text.parse()
+        .map_err(|_| Bad::new(key, format!("{text:?} is not a socket address (host:port, e.g. {example})")))
 }
 
 /// `[log]`.
@@ -253,11 +236,7 @@ pub(crate) fn log(raw: &raw::Log) -> LogSettings {
 /// `[metrics]`.
 pub(crate) fn metrics(raw: &raw::Metrics) -> MetricsSettings {
     let shipped = MetricsSettings::default();
-    MetricsSettings {
-        per_account_labels: raw
-            .per_account_labels
-            .map_or(shipped.per_account_labels, |f| f.0),
-    }
+    MetricsSettings { per_account_labels: raw.per_account_labels.map_or(shipped.per_account_labels, |f| f.0) }
 }
 
 /// `[runtime]`.
@@ -275,12 +254,7 @@ pub(crate) fn runtime(raw: &raw::Runtime) -> Result<RuntimeSettings, Bad> {
     };
     Ok(RuntimeSettings {
         shards: count(raw.shards, SHARDS, shipped.shards, "runtime.shards")?,
-        shard_queue: count(
-            raw.shard_queue,
-            SHARD_QUEUE,
-            shipped.shard_queue,
-            "runtime.shard_queue",
-        )?,
+        shard_queue: count(raw.shard_queue, SHARD_QUEUE, shipped.shard_queue, "runtime.shard_queue")?,
         max_future_skew_ms,
     })
 }
@@ -295,30 +269,10 @@ pub(crate) fn limits(raw: &raw::Limits) -> Result<Limits, Bad> {
             shipped.max_message_bytes,
             "limits.max_message_bytes",
         )?,
-        max_id_bytes: count(
-            raw.max_id_bytes,
-            ID_BYTES,
-            shipped.max_id_bytes,
-            "limits.max_id_bytes",
-        )?,
-        max_list_len: count(
-            raw.max_list_len,
-            LIST_LEN,
-            shipped.max_list_len,
-            "limits.max_list_len",
-        )?,
-        max_watchers: count(
-            raw.max_watchers,
-            WATCHERS,
-            shipped.max_watchers,
-            "limits.max_watchers",
-        )?,
-        watch_buffer: count(
-            raw.watch_buffer,
-            WATCH_BUFFER,
-            shipped.watch_buffer,
-            "limits.watch_buffer",
-        )?,
+        max_id_bytes: count(raw.max_id_bytes, ID_BYTES, shipped.max_id_bytes, "limits.max_id_bytes")?,
+        max_list_len: count(raw.max_list_len, LIST_LEN, shipped.max_list_len, "limits.max_list_len")?,
+        max_watchers: count(raw.max_watchers, WATCHERS, shipped.max_watchers, "limits.max_watchers")?,
+        watch_buffer: count(raw.watch_buffer, WATCH_BUFFER, shipped.watch_buffer, "limits.watch_buffer")?,
         max_queue_listing: count(
             raw.max_queue_listing,
             QUEUE_LISTING,

@@ -10,8 +10,7 @@ use indexmap::IndexMap;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use switchboard_core::config::{
-    ChannelPolicy, MAX_CLOSE_AFTER_SOLVED_MS, MAX_SKILLS_TIMEOUT_MS, Style, StyleRule,
-    UnifiedStatus,
+    ChannelPolicy, MAX_CLOSE_AFTER_SOLVED_MS, MAX_SKILLS_TIMEOUT_MS, Style, StyleRule, UnifiedStatus,
 };
 use switchboard_core::{AgentStatus, AssignmentMethod, AssignmentMode, Config, Millis, Policy};
 
@@ -82,11 +81,7 @@ pub(crate) fn build(file: &raw::File) -> Result<Config, Bad> {
         .apply(&mut policy, &channels)?;
         accounts.insert(name.clone(), Arc::new(policy));
     }
-    Ok(Config {
-        channels,
-        defaults: Arc::new(defaults),
-        accounts,
-    })
+    Ok(Config { channels, defaults: Arc::new(defaults), accounts })
 }
 
 /// A `[channels]` section: it replaces the shipped set.
@@ -99,10 +94,7 @@ fn channel_set(
     }
     // The engine's own bound (`Config::check`), reported here with the key.
     if set.len() > 255 {
-        return Err(Bad::new(
-            "channels",
-            format!("at most 255 channels are supported, got {}", set.len()),
-        ));
+        return Err(Bad::new("channels", format!("at most 255 channels are supported, got {}", set.len())));
     }
     let mut names = Vec::with_capacity(set.len());
     let mut policies = Vec::with_capacity(set.len());
@@ -113,9 +105,7 @@ fn channel_set(
         }
         // A key left out takes the shipped value of the channel of that name (a bare
         // `[channels.email]` stays auto), or the generic one for a new name.
-        let base = shipped
-            .channel_index(name)
-            .map_or(&NEW_CHANNEL, |i| &shipped.defaults.channels[i]);
+        let base = shipped.channel_index(name).map_or(&NEW_CHANNEL, |i| &shipped.defaults.channels[i]);
         policies.push(channel_policy(raw, base, &at)?);
         names.push(Arc::from(name.as_str()));
     }
@@ -123,11 +113,7 @@ fn channel_set(
 }
 
 /// `base` with the keys a channel table gives.
-fn channel_policy(
-    raw: &raw::Channel,
-    base: &ChannelPolicy,
-    at: &str,
-) -> Result<ChannelPolicy, Bad> {
+fn channel_policy(raw: &raw::Channel, base: &ChannelPolicy, at: &str) -> Result<ChannelPolicy, Bad> {
     let mut policy = base.clone();
     if let Some(mode) = raw.mode {
         policy.mode = mode.0;
@@ -155,10 +141,7 @@ fn channel_policy(
 /// A duration of `s` seconds, in milliseconds, refused over `max_s` (`limit` names that bound).
 pub(crate) fn seconds(s: u64, max_s: u64, limit: &str, key: String) -> Result<Millis, Bad> {
     if s > max_s {
-        return Err(Bad::new(
-            key,
-            format!("{s} s is over the {limit} limit ({max_s} s)"),
-        ));
+        return Err(Bad::new(key, format!("{s} s is over the {limit} limit ({max_s} s)")));
     }
     Ok(s * 1000)
 }
@@ -173,11 +156,7 @@ fn shipped_unified(channels: &[Arc<str>]) -> Vec<UnifiedStatus> {
     vec![
         status("online", &|_| AgentStatus::Online),
         status("away", &|c| {
-            if c == "email" {
-                AgentStatus::Online
-            } else {
-                AgentStatus::Away
-            }
+            if c == "email" { AgentStatus::Online } else { AgentStatus::Away }
         }),
         status("transfers_only", &|_| AgentStatus::TransfersOnly),
         status("offline", &|_| AgentStatus::Offline),
@@ -213,8 +192,7 @@ impl Layer<'_> {
             merge_style(policy, name, raw, &join(&join(&self.at, "styles"), name))?;
         }
         if let Some(name) = self.default_style {
-            policy.default_style =
-                style_index(policy, name, join(&self.routing_at, "default_style"))?;
+            policy.default_style = style_index(policy, name, join(&self.routing_at, "default_style"))?;
         }
         if let Some(TableList(rules)) = self.style_rules {
             let at = join(&self.at, "style_rules");
@@ -225,17 +203,8 @@ impl Layer<'_> {
                 .collect::<Result<_, _>>()?;
         }
         for (name, Table(mapping)) in self.unified_statuses {
-            let status = unified(
-                name,
-                mapping,
-                &join(&join(&self.at, "unified_statuses"), name),
-                channels,
-            )?;
-            match policy
-                .unified_statuses
-                .iter_mut()
-                .find(|u| u.name == status.name)
-            {
+            let status = unified(name, mapping, &join(&join(&self.at, "unified_statuses"), name), channels)?;
+            match policy.unified_statuses.iter_mut().find(|u| u.name == status.name) {
                 Some(existing) => *existing = status,
                 None => policy.unified_statuses.push(status),
             }
@@ -258,15 +227,9 @@ fn merge_style(policy: &mut Policy, name: &str, raw: &raw::Style, at: &str) -> R
         (Some(i), Some(ms)) => policy.styles[i].close_after_solved_ms = ms,
         // An empty table for an existing style changes nothing.
         (Some(_), None) => {}
-        (None, Some(ms)) => policy.styles.push(Style {
-            name: name.into(),
-            close_after_solved_ms: ms,
-        }),
+        (None, Some(ms)) => policy.styles.push(Style { name: name.into(), close_after_solved_ms: ms }),
         (None, None) => {
-            return Err(Bad::new(
-                key,
-                "missing (a new style needs its close window)",
-            ));
+            return Err(Bad::new(key, "missing (a new style needs its close window)"));
         }
     }
     Ok(())
@@ -281,12 +244,7 @@ fn style_index(policy: &Policy, name: &str, key: String) -> Result<usize, Bad> {
 }
 
 /// One `[[style_rules]]` entry, at key path `at`.
-fn style_rule(
-    raw: &raw::Rule,
-    at: &str,
-    policy: &Policy,
-    channels: &[Arc<str>],
-) -> Result<StyleRule, Bad> {
+fn style_rule(raw: &raw::Rule, at: &str, policy: &Policy, channels: &[Arc<str>]) -> Result<StyleRule, Bad> {
     // An empty list or an empty string could never match a ticket: surely a mistake.
     let condition = |values: &Option<raw::Texts>, name: &str| -> Result<Option<Vec<String>>, Bad> {
         let Some(raw::Texts(values)) = values else {
@@ -294,36 +252,20 @@ fn style_rule(
         };
         let key = join(at, name);
         if values.is_empty() {
-            return Err(Bad::new(
-                key,
-                "must not be an empty list (it could never match)",
-            ));
+            return Err(Bad::new(key, "must not be an empty list (it could never match)"));
         }
         if values.iter().any(String::is_empty) {
-            return Err(Bad::new(
-                key,
-                "must not contain an empty string (it could never match)",
-            ));
+            return Err(Bad::new(key, "must not contain an empty string (it could never match)"));
         }
         Ok(Some(values.clone()))
     };
     let channel = condition(&raw.channel, "channel")?;
-    if let Some(unknown) = channel
-        .iter()
-        .flatten()
-        .find(|c| !channels.iter().any(|k| **k == ***c))
-    {
+    if let Some(unknown) = channel.iter().flatten().find(|c| !channels.iter().any(|k| **k == ***c)) {
         let known = listing(channels.iter().map(|c| &**c));
-        return Err(Bad::new(
-            join(at, "channel"),
-            format!("unknown channel {unknown:?} (known: {known})"),
-        ));
+        return Err(Bad::new(join(at, "channel"), format!("unknown channel {unknown:?} (known: {known})")));
     }
     let Some(style) = &raw.style else {
-        return Err(Bad::new(
-            join(at, "style"),
-            "missing (every rule names the style it picks)",
-        ));
+        return Err(Bad::new(join(at, "style"), "missing (every rule names the style it picks)"));
     };
     Ok(StyleRule {
         channel,
@@ -349,10 +291,7 @@ fn unified(
     for (channel, status) in mapping {
         let Some(i) = channels.iter().position(|c| **c == **channel) else {
             let known = listing(channels.iter().map(|c| &**c));
-            return Err(Bad::new(
-                join(at, channel),
-                format!("unknown channel {channel:?} (known: {known})"),
-            ));
+            return Err(Bad::new(join(at, channel), format!("unknown channel {channel:?} (known: {known})")));
         };
         per_channel[i] = Some(status.0);
     }
@@ -360,13 +299,8 @@ fn unified(
         .into_iter()
         .zip(channels)
         .map(|(status, channel)| {
-            status.ok_or_else(|| {
-                Bad::new(join(at, channel), "missing (every channel must be mapped)")
-            })
+            status.ok_or_else(|| Bad::new(join(at, channel), "missing (every channel must be mapped)"))
         })
         .collect::<Result<_, _>>()?;
-    Ok(UnifiedStatus {
-        name: name.to_owned(),
-        per_channel,
-    })
+    Ok(UnifiedStatus { name: name.to_owned(), per_channel })
 }

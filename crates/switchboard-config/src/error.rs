@@ -67,39 +67,21 @@ pub(crate) struct Bad {
 impl Bad {
     /// A refusal of the value at `key`.
     pub fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
-        Bad {
-            key: key.into(),
-            reason: reason.into(),
-        }
+        Bad { key: key.into(), reason: reason.into() }
     }
 
     /// The error as reported for the file `origin`.
     pub fn within(self, origin: &str) -> ConfigError {
-        ConfigError::Invalid {
-            origin: origin.to_owned(),
-            key: self.key,
-            reason: self.reason,
-        }
+        ConfigError::Invalid { origin: origin.to_owned(), key: self.key, reason: self.reason }
     }
 }
 
 /// `base.key`, with `key` quoted the way TOML needs it when it is not a bare key (so that an account
 /// named `acme.eu` reads `accounts."acme.eu"`, not as two keys). An empty `base` is the top level.
 pub(crate) fn join(base: &str, key: &str) -> String {
-    let bare = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    let key = if bare {
-        key.to_owned()
-    } else {
-        format!("{key:?}")
-    };
-    if base.is_empty() {
-        key
-    } else {
-        format!("{base}.{key}")
-    }
+    let bare = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let key = if bare { key.to_owned() } else { format!("{key:?}") };
+    if base.is_empty() { key } else { format!("{base}.{key}") }
 }
 
 /// `base[index]`, counted from 0.
@@ -115,12 +97,11 @@ pub(crate) fn listing<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
 /// The key path of a value that failed to deserialize.
 pub(crate) fn tracked_path(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
-    path.iter()
-        .fold(String::new(), |at, segment| match segment {
-            Segment::Seq { index: i } => index(&at, *i),
-            Segment::Map { key } | Segment::Enum { variant: key } => join(&at, key),
-            Segment::Unknown => at,
-        })
+    path.iter().fold(String::new(), |at, segment| match segment {
+        Segment::Seq { index: i } => index(&at, *i),
+        Segment::Map { key } | Segment::Enum { variant: key } => join(&at, key),
+        Segment::Unknown => at,
+    })
 }
 
 /// The key path of a key that nothing read.
@@ -130,8 +111,8 @@ pub(crate) fn ignored_path(path: &serde_ignored::Path<'_>) -> String {
         Path::Root => String::new(),
         Path::Seq { parent, index: i } => index(&ignored_path(parent), *i),
         Path::Map { parent, key } => join(&ignored_path(parent), key),
-        Path::Some { parent }
-        | Path::NewtypeStruct { parent }
-        | Path::NewtypeVariant { parent } => ignored_path(parent),
+        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
+            ignored_path(parent)
+        }
     }
 }

@@ -71,14 +71,10 @@ pub fn parse(text: &str, origin: &str) -> Result<Settings, ConfigError> {
     let mut note_unknown = |path: serde_ignored::Path<'_>| {
         unknown.get_or_insert_with(|| error::ignored_path(&path));
     };
-    let file: Result<raw::File, _> = serde_path_to_error::deserialize(
-        serde_ignored::Deserializer::new(table, &mut note_unknown),
-    );
+    let file: Result<raw::File, _> =
+        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(table, &mut note_unknown));
     if let Some(key) = unknown {
-        return Err(ConfigError::UnknownKey {
-            origin: origin.to_owned(),
-            key,
-        });
+        return Err(ConfigError::UnknownKey { origin: origin.to_owned(), key });
     }
     let file = file.map_err(|e| ConfigError::Invalid {
         origin: origin.to_owned(),
@@ -91,10 +87,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Settings, ConfigError> {
     settings
         .engine
         .check()
-        .map_err(|error| ConfigError::Inconsistent {
-            origin: origin.to_owned(),
-            error,
-        })?;
+        .map_err(|error| ConfigError::Inconsistent { origin: origin.to_owned(), error })?;
     Ok(settings)
 }
 

@@ -253,11 +253,7 @@ pub(crate) struct OneOf<E>(pub E);
 
 impl<'de> Deserialize<'de> for Count {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        leaf(d, "a non-negative integer", |v| {
-            v.as_integer()
-                .and_then(|n| u64::try_from(n).ok())
-                .map(Count)
-        })
+        leaf(d, "a non-negative integer", |v| v.as_integer().and_then(|n| u64::try_from(n).ok()).map(Count))
     }
 }
 
@@ -277,11 +273,9 @@ impl<'de> Deserialize<'de> for Texts {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         leaf(d, "a string or a list of strings", |v| match v {
             Value::String(s) => Some(Texts(vec![s.clone()])),
-            Value::Array(items) => items
-                .iter()
-                .map(|i| i.as_str().map(str::to_owned))
-                .collect::<Option<_>>()
-                .map(Texts),
+            Value::Array(items) => {
+                items.iter().map(|i| i.as_str().map(str::to_owned)).collect::<Option<_>>().map(Texts)
+            }
             _ => None,
         })
     }

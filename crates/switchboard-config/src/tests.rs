@@ -61,22 +61,9 @@ fn the_shipped_daemon_values() {
             shutdown_grace_ms: 10_000,
         }
     );
-    assert_eq!(
-        shipped.log,
-        LogSettings {
-            format: LogFormat::Text,
-            level: LogLevel::Info,
-        }
-    );
+    assert_eq!(shipped.log, LogSettings { format: LogFormat::Text, level: LogLevel::Info });
     assert!(!shipped.metrics.per_account_labels);
-    assert_eq!(
-        shipped.runtime,
-        RuntimeSettings {
-            shards: 0,
-            shard_queue: 4096,
-            max_future_skew_ms: 5000,
-        }
-    );
+    assert_eq!(shipped.runtime, RuntimeSettings { shards: 0, shard_queue: 4096, max_future_skew_ms: 5000 });
     assert_eq!(
         shipped.limits,
         Limits {
@@ -95,10 +82,7 @@ fn the_shipped_unix_socket_example_is_valid() {
     let line = "# grpc_unix_socket = ";
     assert_eq!(SHIPPED.matches(line).count(), 1);
     let settings = accepted(&SHIPPED.replace(line, "grpc_unix_socket = "));
-    assert_eq!(
-        settings.server.grpc_unix_socket,
-        Some(PathBuf::from("/run/switchboard/grpc.sock"))
-    );
+    assert_eq!(settings.server.grpc_unix_socket, Some(PathBuf::from("/run/switchboard/grpc.sock")));
 }
 
 #[test]
@@ -108,26 +92,16 @@ fn load_reads_a_file_and_names_it() {
     let path = dir.join("switchboard.toml");
     std::fs::write(&path, "[routing]\nassignment_method = \"round_robin\"\n").unwrap();
     let config = load(&path).unwrap().engine;
-    assert_eq!(
-        config.defaults.assignment_method,
-        AssignmentMethod::RoundRobin
-    );
+    assert_eq!(config.defaults.assignment_method, AssignmentMethod::RoundRobin);
 
     std::fs::write(&path, "[routing]\nassignment_method = 1\n").unwrap();
     let message = load(&path).unwrap_err().to_string();
-    assert!(
-        message.starts_with(&format!("{}: routing.assignment_method: ", path.display())),
-        "{message}"
-    );
+    assert!(message.starts_with(&format!("{}: routing.assignment_method: ", path.display())), "{message}");
 
     let missing = dir.join("missing.toml");
     let error = load(&missing).unwrap_err();
     assert!(matches!(error, ConfigError::Read { .. }), "{error:?}");
-    assert!(
-        error
-            .to_string()
-            .starts_with(&format!("{}: cannot read the file: ", missing.display()))
-    );
+    assert!(error.to_string().starts_with(&format!("{}: cannot read the file: ", missing.display())));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -158,10 +132,7 @@ fn rule_naming_an_unknown_style() {
 
 #[test]
 fn rule_without_a_style() {
-    refused(
-        "[[style_rules]]\nvia = \"sms\"\n",
-        &["style_rules[0].style: missing"],
-    );
+    refused("[[style_rules]]\nvia = \"sms\"\n", &["style_rules[0].style: missing"]);
 }
 
 #[test]
@@ -192,9 +163,7 @@ fn rule_conditions() {
 fn negative_and_non_integer_durations() {
     refused(
         "[channels.messaging]\noffer_timeout_s = -5\n",
-        &[
-            "config/x.toml: channels.messaging.offer_timeout_s: must be a non-negative integer, got -5",
-        ],
+        &["config/x.toml: channels.messaging.offer_timeout_s: must be a non-negative integer, got -5"],
     );
     refused(
         "[channels.messaging]\nskills_timeout_s = 1.5\n",
@@ -247,9 +216,7 @@ fn unknown_mode_and_method() {
     );
     refused(
         "[routing]\nassignment_method = 2\n",
-        &[
-            "routing.assignment_method: must be one of spare_capacity, spare_percentage, round_robin, got 2",
-        ],
+        &["routing.assignment_method: must be one of spare_capacity, spare_percentage, round_robin, got 2"],
     );
 }
 
@@ -306,10 +273,7 @@ fn unknown_keys_are_named_by_their_path() {
         &["config/x.toml: unknown key 'routing.asignment_method'"],
     );
     refused("[sever]\nport = 1\n", &["unknown key 'sever'"]);
-    refused(
-        "[channels.email]\nofer_timeout_s = 10\n",
-        &["unknown key 'channels.email.ofer_timeout_s'"],
-    );
+    refused("[channels.email]\nofer_timeout_s = 10\n", &["unknown key 'channels.email.ofer_timeout_s'"]);
     refused(
         "[styles.live_chat]\nclose_after_solved = 10\n",
         &["unknown key 'styles.live_chat.close_after_solved'"],
@@ -335,10 +299,8 @@ fn unknown_keys_are_named_by_their_path() {
 
 #[test]
 fn syntax_errors_have_a_line_and_column() {
-    let message = refused(
-        "[routing]\nassignment_method = \"round_robin\n",
-        &["config/x.toml: line 2, column "],
-    );
+    let message =
+        refused("[routing]\nassignment_method = \"round_robin\n", &["config/x.toml: line 2, column "]);
     assert!(
         matches!(
             parse("[routing]\nassignment_method = \"round_robin\n", ORIGIN),
@@ -355,30 +317,15 @@ fn syntax_errors_have_a_line_and_column() {
 
 #[test]
 fn wrong_types_name_the_key() {
-    refused(
-        "routing = 5\n",
-        &["config/x.toml: routing: must be a table, got 5"],
-    );
-    refused(
-        "[channels]\nmessaging = 5\n",
-        &["channels.messaging: must be a table, got 5"],
-    );
-    refused(
-        "channels = [1]\n",
-        &["channels: must be a table, got a list"],
-    );
-    refused(
-        "style_rules = 5\n",
-        &["style_rules: must be a list of tables, got 5"],
-    );
+    refused("routing = 5\n", &["config/x.toml: routing: must be a table, got 5"]);
+    refused("[channels]\nmessaging = 5\n", &["channels.messaging: must be a table, got 5"]);
+    refused("channels = [1]\n", &["channels: must be a table, got a list"]);
+    refused("style_rules = 5\n", &["style_rules: must be a list of tables, got 5"]);
     refused(
         "[style_rules]\nstyle = \"live_chat\"\n",
         &["style_rules: must be a list of tables ([[...]] blocks), got a single table"],
     );
-    refused(
-        "style_rules = [1]\n",
-        &["style_rules[0]: must be a table, got 1"],
-    );
+    refused("style_rules = [1]\n", &["style_rules[0]: must be a table, got 1"]);
     refused(
         "[channels.email]\nreassign_on_unavailable = \"yes\"\n",
         &["channels.email.reassign_on_unavailable: must be true or false, got \"yes\""],
@@ -395,47 +342,26 @@ fn wrong_types_name_the_key() {
         "[routing]\ndefault_style = 1979-05-27\n",
         &["routing.default_style: unknown style \"1979-05-27\""],
     );
-    refused(
-        "[accounts]\nacme = true\n",
-        &["accounts.acme: must be a table, got true"],
-    );
+    refused("[accounts]\nacme = true\n", &["accounts.acme: must be a table, got true"]);
 }
 
 #[test]
 fn empty_and_bad_names() {
-    refused(
-        "channels = {}\n",
-        &["config/x.toml: channels: at least one channel is required"],
-    );
-    refused(
-        "[channels.\"\"]\n",
-        &["channels.\"\": a channel name must not be empty"],
-    );
-    refused(
-        "[styles.\"\"]\nclose_after_solved_s = 1\n",
-        &["styles.\"\": a style name must not be empty"],
-    );
+    refused("channels = {}\n", &["config/x.toml: channels: at least one channel is required"]);
+    refused("[channels.\"\"]\n", &["channels.\"\": a channel name must not be empty"]);
+    refused("[styles.\"\"]\nclose_after_solved_s = 1\n", &["styles.\"\": a style name must not be empty"]);
     refused(
         "[unified_statuses]\n\"\" = { messaging = \"away\", email = \"away\", talk = \"away\" }\n",
         &["unified_statuses.\"\": a unified status name must not be empty"],
     );
-    refused(
-        "[accounts.\"\"]\n",
-        &["accounts.\"\": an account id must not be empty"],
-    );
+    refused("[accounts.\"\"]\n", &["accounts.\"\": an account id must not be empty"]);
     let many: String = (0..256).map(|i| format!("[channels.c{i}]\n")).collect();
-    refused(
-        &many,
-        &["channels: at most 255 channels are supported, got 256"],
-    );
+    refused(&many, &["channels: at most 255 channels are supported, got 256"]);
 }
 
 #[test]
 fn a_new_style_needs_its_close_window() {
-    refused(
-        "[styles.chatty]\n",
-        &["styles.chatty.close_after_solved_s: missing"],
-    );
+    refused("[styles.chatty]\n", &["styles.chatty.close_after_solved_s: missing"]);
     refused(
         "[accounts.acme.styles.chatty]\n",
         &["accounts.acme.styles.chatty.close_after_solved_s: missing"],
@@ -450,15 +376,8 @@ fn no_input_makes_it_panic() {
     for (i, _) in text.char_indices().step_by(3) {
         let _ = parse(&text[..i], ORIGIN);
     }
-    for junk in [
-        "\u{0}",
-        "[",
-        "=",
-        "[[a]]\n[a]",
-        "a = 1979-05-27T07:32:00Z",
-        "x = nan",
-        "\u{feff}[routing]",
-    ] {
+    for junk in ["\u{0}", "[", "=", "[[a]]\n[a]", "a = 1979-05-27T07:32:00Z", "x = nan", "\u{feff}[routing]"]
+    {
         let _ = parse(junk, ORIGIN);
     }
 }
@@ -482,22 +401,13 @@ fn a_partial_section_keeps_every_other_default() {
     assert_eq!(
         settings,
         Settings {
-            log: LogSettings {
-                level: LogLevel::Debug,
-                ..LogSettings::default()
-            },
-            limits: Limits {
-                max_watchers: 3,
-                ..Limits::default()
-            },
+            log: LogSettings { level: LogLevel::Debug, ..LogSettings::default() },
+            limits: Limits { max_watchers: 3, ..Limits::default() },
             ..Settings::default()
         }
     );
     // An empty table is the same as none.
-    assert_eq!(
-        accepted("[server]\n[log]\n[metrics]\n[runtime]\n[limits]\n"),
-        Settings::default()
-    );
+    assert_eq!(accepted("[server]\n[log]\n[metrics]\n[runtime]\n[limits]\n"), Settings::default());
 }
 
 #[test]
@@ -541,18 +451,9 @@ max_queue_listing = 1
                 grpc_unix_socket: Some(PathBuf::from("run/sb.sock")),
                 shutdown_grace_ms: 600_000,
             },
-            log: LogSettings {
-                format: LogFormat::Json,
-                level: LogLevel::Trace,
-            },
-            metrics: MetricsSettings {
-                per_account_labels: true,
-            },
-            runtime: RuntimeSettings {
-                shards: 256,
-                shard_queue: 16,
-                max_future_skew_ms: 0,
-            },
+            log: LogSettings { format: LogFormat::Json, level: LogLevel::Trace },
+            metrics: MetricsSettings { per_account_labels: true },
+            runtime: RuntimeSettings { shards: 256, shard_queue: 16, max_future_skew_ms: 0 },
             limits: Limits {
                 max_message_bytes: 67_108_864,
                 max_id_bytes: 1,
@@ -563,18 +464,8 @@ max_queue_listing = 1
             },
         }
     );
-    assert_eq!(
-        accepted("[server]\nshutdown_grace_s = 0\n")
-            .server
-            .shutdown_grace_ms,
-        0
-    );
-    assert_eq!(
-        accepted("[runtime]\nmax_future_skew_ms = 86400000\n")
-            .runtime
-            .max_future_skew_ms,
-        86_400_000
-    );
+    assert_eq!(accepted("[server]\nshutdown_grace_s = 0\n").server.shutdown_grace_ms, 0);
+    assert_eq!(accepted("[runtime]\nmax_future_skew_ms = 86400000\n").runtime.max_future_skew_ms, 86_400_000);
 }
 
 #[test]
@@ -591,18 +482,10 @@ fn socket_addresses() {
             "config/x.toml: server.http_addr: \"localhost:9464\" is not a socket address (host:port, e.g. 127.0.0.1:9464)",
         ],
     );
-    for bad in [
-        "127.0.0.1",
-        "::1:50051",
-        "127.0.0.1:65536",
-        "127.0.0.1:-1",
-        "",
-    ] {
+    for bad in ["127.0.0.1", "::1:50051", "127.0.0.1:65536", "127.0.0.1:-1", ""] {
         refused(
             &format!("[server]\ngrpc_addr = {bad:?}\n"),
-            &[&format!(
-                "server.grpc_addr: {bad:?} is not a socket address"
-            )],
+            &[&format!("server.grpc_addr: {bad:?} is not a socket address")],
         );
     }
     refused(
@@ -615,9 +498,7 @@ fn socket_addresses() {
 fn unix_socket_path() {
     refused(
         "[server]\ngrpc_unix_socket = \"\"\n",
-        &[
-            "config/x.toml: server.grpc_unix_socket: must not be empty (leave the key out for no Unix socket)",
-        ],
+        &["config/x.toml: server.grpc_unix_socket: must not be empty (leave the key out for no Unix socket)"],
     );
     refused(
         "[server]\ngrpc_unix_socket = false\n",
@@ -639,10 +520,7 @@ fn shutdown_grace_range() {
 
 #[test]
 fn log_names() {
-    refused(
-        "[log]\nformat = \"yaml\"\n",
-        &["config/x.toml: log.format: \"yaml\" is not one of text, json"],
-    );
+    refused("[log]\nformat = \"yaml\"\n", &["config/x.toml: log.format: \"yaml\" is not one of text, json"]);
     refused(
         "[log]\nlevel = \"verbose\"\n",
         &["config/x.toml: log.level: \"verbose\" is not one of error, warn, info, debug, trace"],
@@ -652,10 +530,7 @@ fn log_names() {
         "[log]\nlevel = \"INFO\"\n",
         &["log.level: \"INFO\" is not one of error, warn, info, debug, trace"],
     );
-    refused(
-        "[log]\nlevel = 3\n",
-        &["log.level: must be one of error, warn, info, debug, trace, got 3"],
-    );
+    refused("[log]\nlevel = 3\n", &["log.level: must be one of error, warn, info, debug, trace, got 3"]);
 }
 
 #[test]
@@ -674,14 +549,9 @@ fn runtime_and_limit_ranges() {
     );
     refused(
         "[runtime]\nmax_future_skew_ms = 86400001\n",
-        &[
-            "config/x.toml: runtime.max_future_skew_ms: 86400001 ms is over the 1-day limit (86400000 ms)",
-        ],
+        &["config/x.toml: runtime.max_future_skew_ms: 86400001 ms is over the 1-day limit (86400000 ms)"],
     );
-    refused(
-        "[runtime]\nshards = -1\n",
-        &["runtime.shards: must be a non-negative integer, got -1"],
-    );
+    refused("[runtime]\nshards = -1\n", &["runtime.shards: must be a non-negative integer, got -1"]);
     refused(
         "[limits]\nmax_id_bytes = 9223372036854775807\n",
         &["limits.max_id_bytes: 9223372036854775807 is above the maximum 4096"],
@@ -702,18 +572,12 @@ fn runtime_and_limit_ranges() {
         if min > 0 {
             refused(
                 &file(min - 1),
-                &[&format!(
-                    "config/x.toml: {section}.{key}: {} is below the minimum {min}",
-                    min - 1
-                )],
+                &[&format!("config/x.toml: {section}.{key}: {} is below the minimum {min}", min - 1)],
             );
         }
         refused(
             &file(max + 1),
-            &[&format!(
-                "config/x.toml: {section}.{key}: {} is above the maximum {max}",
-                max + 1
-            )],
+            &[&format!("config/x.toml: {section}.{key}: {} is above the maximum {max}", max + 1)],
         );
         for n in [min, max] {
             let settings = accepted(&file(n));
@@ -734,25 +598,13 @@ fn runtime_and_limit_ranges() {
 
 #[test]
 fn daemon_sections_unknown_keys_and_shapes() {
-    refused(
-        "[server]\nport = 50051\n",
-        &["config/x.toml: unknown key 'server.port'"],
-    );
+    refused("[server]\nport = 50051\n", &["config/x.toml: unknown key 'server.port'"]);
     refused("[log]\nlevels = \"debug\"\n", &["unknown key 'log.levels'"]);
-    refused(
-        "[metrics]\nper_account_label = true\n",
-        &["unknown key 'metrics.per_account_label'"],
-    );
+    refused("[metrics]\nper_account_label = true\n", &["unknown key 'metrics.per_account_label'"]);
     refused("[runtime]\nshard = 4\n", &["unknown key 'runtime.shard'"]);
-    refused(
-        "[limits]\nmax_message_size = 1024\n",
-        &["unknown key 'limits.max_message_size'"],
-    );
+    refused("[limits]\nmax_message_size = 1024\n", &["unknown key 'limits.max_message_size'"]);
     // The misspelt key is reported, not the error of another section.
-    refused(
-        "[limits]\nmax_ids = 1\n[runtime]\nshards = 1000\n",
-        &["unknown key 'limits.max_ids'"],
-    );
+    refused("[limits]\nmax_ids = 1\n[runtime]\nshards = 1000\n", &["unknown key 'limits.max_ids'"]);
     refused(
         "server = \"127.0.0.1:50051\"\n",
         &["config/x.toml: server: must be a table, got \"127.0.0.1:50051\""],
@@ -795,24 +647,14 @@ offer_timeout_s = 45
     assert_eq!(acme.assignment_method, AssignmentMethod::RoundRobin);
     assert_eq!(acme.channels[1].mode, AssignmentMode::Offer);
     // Every other key of email keeps the global value.
-    assert_eq!(
-        acme.channels[1].offer_timeout_ms,
-        defaults.channels[1].offer_timeout_ms
-    );
-    assert_eq!(
-        acme.channels[1].skills_timeout_ms,
-        defaults.channels[1].skills_timeout_ms
-    );
+    assert_eq!(acme.channels[1].offer_timeout_ms, defaults.channels[1].offer_timeout_ms);
+    assert_eq!(acme.channels[1].skills_timeout_ms, defaults.channels[1].skills_timeout_ms);
     assert!(!acme.channels[1].reassign_on_unavailable);
     assert_eq!(acme.channels[0], defaults.channels[0]);
     assert_eq!(acme.channels[2], defaults.channels[2]);
     assert_eq!(
         (&acme.styles, &acme.style_rules, &acme.unified_statuses),
-        (
-            &defaults.styles,
-            &defaults.style_rules,
-            &defaults.unified_statuses
-        )
+        (&defaults.styles, &defaults.style_rules, &defaults.unified_statuses)
     );
 
     let beta = c.policy("beta");
@@ -860,20 +702,8 @@ style = "live_chat"
     assert_eq!(acme.styles[3].close_after_solved_ms, 7 * DAY_MS);
     assert_eq!(acme.styles[1].close_after_solved_ms, 7_200_000);
     assert_eq!(acme.style_rules.len(), 1);
-    assert_eq!(
-        style_name(
-            acme,
-            acme.style_for("acme", "messaging", "sms", false, None)
-        ),
-        "live_chat"
-    );
-    assert_eq!(
-        style_name(
-            acme,
-            acme.style_for("acme", "messaging", "web_widget", false, None)
-        ),
-        "week"
-    );
+    assert_eq!(style_name(acme, acme.style_for("acme", "messaging", "sms", false, None)), "live_chat");
+    assert_eq!(style_name(acme, acme.style_for("acme", "messaging", "web_widget", false, None)), "week");
     // The account's style does not leak into the defaults.
     assert_eq!(c.defaults.styles.len(), 3);
     assert_eq!(c.defaults.styles[1].close_after_solved_ms, 3_600_000);
@@ -885,10 +715,7 @@ fn top_level_styles_and_rules() {
     let c = ok("[styles.social_messaging]\nclose_after_solved_s = 86400\n");
     assert_eq!(c.defaults.styles.len(), 3);
     assert_eq!(c.defaults.styles[2].close_after_solved_ms, DAY_MS);
-    assert_eq!(
-        c.defaults.style_rules,
-        Config::default().defaults.style_rules
-    );
+    assert_eq!(c.defaults.style_rules, Config::default().defaults.style_rules);
 
     // Rules replace the list.
     let c = ok(r#"
@@ -899,18 +726,9 @@ style = "live_chat_returning"
 "#);
     let p = &c.defaults;
     assert_eq!(p.style_rules.len(), 1);
-    assert_eq!(
-        p.style_rules[0].channel.as_deref(),
-        Some(&["email".to_owned()][..])
-    );
-    assert_eq!(
-        style_name(p, p.style_for("a", "email", "email", false, Some("b2"))),
-        "live_chat_returning"
-    );
-    assert_eq!(
-        style_name(p, p.style_for("a", "messaging", "web_widget", false, None)),
-        "social_messaging"
-    );
+    assert_eq!(p.style_rules[0].channel.as_deref(), Some(&["email".to_owned()][..]));
+    assert_eq!(style_name(p, p.style_for("a", "email", "email", false, Some("b2"))), "live_chat_returning");
+    assert_eq!(style_name(p, p.style_for("a", "messaging", "web_widget", false, None)), "social_messaging");
 
     let c = ok("style_rules = []\n");
     assert!(c.defaults.style_rules.is_empty());
@@ -928,31 +746,17 @@ in_meeting = { messaging = "online", email = "online", talk = "offline" }
 "#);
     let p = &c.defaults;
     let names: Vec<&str> = p.unified_statuses.iter().map(|u| u.name.as_str()).collect();
-    assert_eq!(
-        names,
-        ["online", "away", "transfers_only", "offline", "in_meeting"]
-    );
+    assert_eq!(names, ["online", "away", "transfers_only", "offline", "in_meeting"]);
     // Aligned with the channel order, whatever order the table was written in.
     assert_eq!(
         p.unified("in_meeting").unwrap().per_channel,
-        [
-            AgentStatus::Away,
-            AgentStatus::TransfersOnly,
-            AgentStatus::Offline
-        ]
+        [AgentStatus::Away, AgentStatus::TransfersOnly, AgentStatus::Offline]
     );
-    assert_eq!(
-        p.unified("away").unwrap().per_channel,
-        [AgentStatus::Away; 3]
-    );
+    assert_eq!(p.unified("away").unwrap().per_channel, [AgentStatus::Away; 3]);
     let acme = c.policy("acme");
     assert_eq!(
         acme.unified("in_meeting").unwrap().per_channel,
-        [
-            AgentStatus::Online,
-            AgentStatus::Online,
-            AgentStatus::Offline
-        ]
+        [AgentStatus::Online, AgentStatus::Online, AgentStatus::Offline]
     );
     assert_eq!(acme.unified("away"), p.unified("away"));
 }
@@ -966,10 +770,7 @@ skills_timeout_s = 120
 [channels.chat]
 mode = "auto"
 "#);
-    assert_eq!(
-        c.channels.iter().map(|c| &**c).collect::<Vec<_>>(),
-        ["email", "messaging", "chat"]
-    );
+    assert_eq!(c.channels.iter().map(|c| &**c).collect::<Vec<_>>(), ["email", "messaging", "chat"]);
     let p = &c.defaults;
     // Left-out keys take the shipped value of the same-named channel, or the generic one.
     assert_eq!(p.channels[0].mode, AssignmentMode::Auto);
@@ -977,23 +778,14 @@ mode = "auto"
     assert_eq!(p.channels[0].skills_timeout_ms, 120_000);
     assert_eq!(p.channels[1], Config::default().defaults.channels[0]);
     assert_eq!(p.channels[2].mode, AssignmentMode::Auto);
-    assert_eq!(
-        (
-            p.channels[2].offer_timeout_ms,
-            p.channels[2].skills_timeout_ms
-        ),
-        (30_000, 60_000)
-    );
+    assert_eq!((p.channels[2].offer_timeout_ms, p.channels[2].skills_timeout_ms), (30_000, 60_000));
     assert!(p.channels[2].reassign_on_unavailable);
     // The shipped unified statuses are rebuilt for these channels.
     assert_eq!(
         p.unified("away").unwrap().per_channel,
         [AgentStatus::Online, AgentStatus::Away, AgentStatus::Away]
     );
-    assert_eq!(
-        p.unified("offline").unwrap().per_channel,
-        [AgentStatus::Offline; 3]
-    );
+    assert_eq!(p.unified("offline").unwrap().per_channel, [AgentStatus::Offline; 3]);
 
     // Two channels, and a unified status mapping exactly those.
     let c = ok(r#"
@@ -1003,10 +795,7 @@ mode = "auto"
 busy = { messaging = "away", email = "online" }
 "#);
     assert_eq!(c.channels.len(), 2);
-    assert_eq!(
-        c.defaults.unified("busy").unwrap().per_channel,
-        [AgentStatus::Away, AgentStatus::Online]
-    );
+    assert_eq!(c.defaults.unified("busy").unwrap().per_channel, [AgentStatus::Away, AgentStatus::Online]);
     refused(
         "[channels.messaging]\n[channels.email]\n[unified_statuses]\nbusy = { messaging = \"away\", email = \"online\", talk = \"away\" }\n",
         &["unified_statuses.busy.talk: unknown channel \"talk\" (known: messaging, email)"],

@@ -94,37 +94,26 @@ impl Account {
         self.channels
             .iter()
             .position(|c| &**c == name)
-            .ok_or_else(|| EngineError::UnknownChannel {
-                field,
-                channel: name.to_owned(),
-            })
+            .ok_or_else(|| EngineError::UnknownChannel { field, channel: name.to_owned() })
     }
 
     fn agent(&self, id: &str, field: &'static str) -> Result<AgentIdx, EngineError> {
         self.agent_ids
             .get(id)
             .copied()
-            .ok_or_else(|| EngineError::UnknownAgent {
-                field,
-                agent: id.to_owned(),
-            })
+            .ok_or_else(|| EngineError::UnknownAgent { field, agent: id.to_owned() })
     }
 
     fn ticket(&self, id: &str) -> Result<TicketIdx, EngineError> {
-        self.ticket_ids
-            .get(id)
-            .copied()
-            .ok_or_else(|| EngineError::UnknownTicket(id.to_owned()))
+        self.ticket_ids.get(id).copied().ok_or_else(|| EngineError::UnknownTicket(id.to_owned()))
     }
 
     fn explicit_style(&self, style: &Option<String>) -> Result<Option<usize>, EngineError> {
         match style {
             None => Ok(None),
-            Some(s) => self
-                .policy
-                .style_index(s)
-                .map(Some)
-                .ok_or_else(|| EngineError::UnknownStyle(s.clone())),
+            Some(s) => {
+                self.policy.style_index(s).map(Some).ok_or_else(|| EngineError::UnknownStyle(s.clone()))
+            }
         }
     }
 
@@ -146,11 +135,7 @@ impl Account {
     }
 
     fn sort_by_id(&self, list: &mut TicketList) {
-        list.sort_unstable_by(|&x, &y| {
-            self.tickets[x as usize]
-                .id
-                .cmp(&self.tickets[y as usize].id)
-        });
+        list.sort_unstable_by(|&x, &y| self.tickets[x as usize].id.cmp(&self.tickets[y as usize].id));
     }
 
     fn queue_key(&self, t: TicketIdx) -> QueueKey {
@@ -191,11 +176,7 @@ impl Account {
                     live: true,
                     groups: BitSet::new(),
                     skills: BitSet::new(),
-                    channels: self
-                        .channels
-                        .iter()
-                        .map(|_| AgentChannel::default())
-                        .collect(),
+                    channels: self.channels.iter().map(|_| AgentChannel::default()).collect(),
                 });
                 self.agent_ids.insert(id, a);
                 a
@@ -226,29 +207,20 @@ impl Account {
         status: &str,
         channel: Option<&str>,
     ) -> Result<(), EngineError> {
-        let mut targets: SmallVec<[Option<AgentStatus>; 4]> =
-            SmallVec::from_elem(None, self.channels.len());
+        let mut targets: SmallVec<[Option<AgentStatus>; 4]> = SmallVec::from_elem(None, self.channels.len());
         match channel {
             Some(c) => {
                 let ch = self.channel(c, "channel")?;
-                targets[ch] =
-                    Some(
-                        AgentStatus::parse(status).ok_or_else(|| EngineError::InvalidStatus {
-                            given: status.to_owned(),
-                            allowed: CHANNEL_STATUS_NAMES.to_owned(),
-                        })?,
-                    );
+                targets[ch] = Some(AgentStatus::parse(status).ok_or_else(|| EngineError::InvalidStatus {
+                    given: status.to_owned(),
+                    allowed: CHANNEL_STATUS_NAMES.to_owned(),
+                })?);
             }
             None => {
-                let unified =
-                    self.policy
-                        .unified(status)
-                        .ok_or_else(|| EngineError::InvalidStatus {
-                            given: status.to_owned(),
-                            allowed: join_names(
-                                self.policy.unified_statuses.iter().map(|u| u.name.as_str()),
-                            ),
-                        })?;
+                let unified = self.policy.unified(status).ok_or_else(|| EngineError::InvalidStatus {
+                    given: status.to_owned(),
+                    allowed: join_names(self.policy.unified_statuses.iter().map(|u| u.name.as_str())),
+                })?;
                 for (t, s) in targets.iter_mut().zip(&unified.per_channel) {
                     *t = Some(*s);
                 }
@@ -290,13 +262,7 @@ impl Account {
 
     /// The agent stopped being online on the channel: withdraw their offers, then (if asked)
     /// unassign their new/open tickets, each in ticket-id order, requeueing them all.
-    fn release_agent_channel(
-        &mut self,
-        cx: &mut Cx,
-        a: AgentIdx,
-        ch: usize,
-        unassign_active: bool,
-    ) {
+    fn release_agent_channel(&mut self, cx: &mut Cx, a: AgentIdx, ch: usize, unassign_active: bool) {
         let mut offers = self.agents[a as usize].channels[ch].offers.clone();
         self.sort_by_id(&mut offers);
         for t in offers {
@@ -335,10 +301,7 @@ impl Account {
         };
         let id = format!("{}#{n}", m.conversation);
         if self.ticket_ids.contains_key(id.as_str()) {
-            return Err(EngineError::TicketExists {
-                field: "conversation",
-                ticket: id,
-            });
+            return Err(EngineError::TicketExists { field: "conversation", ticket: id });
         }
         let conversation: Arc<str> = m.conversation.as_str().into();
         let follow_up_of = previous.map(|p| self.tickets[p as usize].id.clone());
@@ -352,13 +315,7 @@ impl Account {
             Some(conversation.clone()),
             follow_up_of,
         );
-        self.conversations.insert(
-            conversation,
-            Conversation {
-                count: n,
-                current: t,
-            },
-        );
+        self.conversations.insert(conversation, Conversation { count: n, current: t });
         self.settle(cx);
         Ok(())
     }
@@ -367,22 +324,10 @@ impl Account {
         let ch = self.channel(&nt.attrs.channel, "channel")?;
         let style = self.explicit_style(&nt.attrs.style)?;
         if self.ticket_ids.contains_key(nt.ticket.as_str()) {
-            return Err(EngineError::TicketExists {
-                field: "ticket",
-                ticket: nt.ticket.clone(),
-            });
+            return Err(EngineError::TicketExists { field: "ticket", ticket: nt.ticket.clone() });
         }
         let requester = nt.requester.as_deref().map(Arc::from);
-        self.create_ticket(
-            cx,
-            nt.ticket.as_str().into(),
-            ch,
-            &nt.attrs,
-            style,
-            requester,
-            None,
-            None,
-        );
+        self.create_ticket(cx, nt.ticket.as_str().into(), ch, &nt.attrs, style, requester, None, None);
         self.settle(cx);
         Ok(())
     }
@@ -417,11 +362,7 @@ impl Account {
             priority: attrs.priority,
             group: attrs.group.as_deref().map(|g| self.groups.intern(g)),
             skills: attrs.skills.iter().map(|s| self.skills.intern(s)).collect(),
-            optional_skills: attrs
-                .optional_skills
-                .iter()
-                .map(|s| self.skills.intern(s))
-                .collect(),
+            optional_skills: attrs.optional_skills.iter().map(|s| self.skills.intern(s)).collect(),
             style: style as u16,
             conversation: conversation.clone(),
             follow_up_of: follow_up_of.clone(),
@@ -442,15 +383,7 @@ impl Account {
         self.ticket_ids.insert(id, t);
         self.status_counts[TicketStatus::New as usize] += 1;
         let style = self.policy.styles[style].name.clone();
-        self.emit(
-            cx,
-            t,
-            EffectKind::TicketCreated {
-                conversation,
-                style,
-                follow_up_of,
-            },
-        );
+        self.emit(cx, t, EffectKind::TicketCreated { conversation, style, follow_up_of });
         self.enqueue(cx, t);
         t
     }
@@ -471,11 +404,7 @@ impl Account {
         self.emit(
             cx,
             t,
-            EffectKind::StatusChanged {
-                from,
-                to: TicketStatus::Open,
-                reason: StatusReason::CustomerReply,
-            },
+            EffectKind::StatusChanged { from, to: TicketStatus::Open, reason: StatusReason::CustomerReply },
         );
         match assignee {
             Some(a)
@@ -485,25 +414,12 @@ impl Account {
                 // Back to the same agent, even above their capacity.
                 self.slot(a, ch).active.push(t);
                 self.reindex(a, ch);
-                self.emit(
-                    cx,
-                    t,
-                    EffectKind::Reopened {
-                        agent: Some(self.agent_name(a)),
-                    },
-                );
+                self.emit(cx, t, EffectKind::Reopened { agent: Some(self.agent_name(a)) });
             }
             Some(a) => {
                 self.tickets[t as usize].assignee = None;
                 let agent = self.agent_name(a);
-                self.emit(
-                    cx,
-                    t,
-                    EffectKind::Unassigned {
-                        agent,
-                        reason: UnassignReason::AgentUnavailable,
-                    },
-                );
+                self.emit(cx, t, EffectKind::Unassigned { agent, reason: UnassignReason::AgentUnavailable });
                 self.emit(cx, t, EffectKind::Reopened { agent: None });
                 self.requeue_fresh(cx, t);
             }
@@ -535,10 +451,7 @@ impl Account {
         let t = self.ticket(ticket)?;
         let a = self.agent(agent, "agent")?;
         if self.tickets[t as usize].offer.map(|(o, _)| o) != Some(a) {
-            return Err(EngineError::NotOnOffer {
-                ticket: ticket.to_owned(),
-                agent: agent.to_owned(),
-            });
+            return Err(EngineError::NotOnOffer { ticket: ticket.to_owned(), agent: agent.to_owned() });
         }
         if accepted {
             let tk = &mut self.tickets[t as usize];
@@ -557,12 +470,7 @@ impl Account {
         Ok(())
     }
 
-    pub fn set_status(
-        &mut self,
-        cx: &mut Cx,
-        ticket: &str,
-        to: TicketStatus,
-    ) -> Result<(), EngineError> {
+    pub fn set_status(&mut self, cx: &mut Cx, ticket: &str, to: TicketStatus) -> Result<(), EngineError> {
         if !TicketStatus::AGENT_SETTABLE.contains(&to) {
             return Err(EngineError::InvalidStatus {
                 given: to.as_str().to_owned(),
@@ -602,29 +510,16 @@ impl Account {
         tk.status = to;
         tk.solved_at = None;
         moved(&mut self.status_counts, from, to);
-        self.emit(
-            cx,
-            t,
-            EffectKind::StatusChanged {
-                from,
-                to,
-                reason: StatusReason::Agent,
-            },
-        );
+        self.emit(cx, t, EffectKind::StatusChanged { from, to, reason: StatusReason::Agent });
         if to == TicketStatus::Solved {
             self.tickets[t as usize].solved_at = Some(cx.now);
-            let window =
-                self.policy.styles[self.tickets[t as usize].style as usize].close_after_solved_ms;
+            let window = self.policy.styles[self.tickets[t as usize].style as usize].close_after_solved_ms;
             if window == 0 {
                 self.close(cx, t);
             } else {
                 let key = cx.timers.schedule(
                     cx.now.saturating_add(window),
-                    Timer {
-                        account: self.idx,
-                        ticket: t,
-                        kind: TimerKind::Close,
-                    },
+                    Timer { account: self.idx, ticket: t, kind: TimerKind::Close },
                 );
                 self.tickets[t as usize].close_timer = Some(key);
             }
@@ -632,26 +527,14 @@ impl Account {
             // Nobody can work an open ticket held by a removed agent: route it like a reply would.
             self.tickets[t as usize].assignee = None;
             let agent = self.agent_name(a);
-            self.emit(
-                cx,
-                t,
-                EffectKind::Unassigned {
-                    agent,
-                    reason: UnassignReason::AgentUnavailable,
-                },
-            );
+            self.emit(cx, t, EffectKind::Unassigned { agent, reason: UnassignReason::AgentUnavailable });
             self.requeue_fresh(cx, t);
         }
         self.settle(cx);
         Ok(())
     }
 
-    pub fn transfer(
-        &mut self,
-        cx: &mut Cx,
-        ticket: &str,
-        to: &TransferTarget,
-    ) -> Result<(), EngineError> {
+    pub fn transfer(&mut self, cx: &mut Cx, ticket: &str, to: &TransferTarget) -> Result<(), EngineError> {
         let t = self.ticket(ticket)?;
         if self.tickets[t as usize].status == TicketStatus::Closed {
             return Err(EngineError::TicketClosed(ticket.to_owned()));
@@ -734,11 +617,7 @@ impl Account {
         let tk = &mut self.tickets[t as usize];
         debug_assert_eq!(tk.status, TicketStatus::Solved);
         tk.status = TicketStatus::Closed;
-        moved(
-            &mut self.status_counts,
-            TicketStatus::Solved,
-            TicketStatus::Closed,
-        );
+        moved(&mut self.status_counts, TicketStatus::Solved, TicketStatus::Closed);
         self.emit(
             cx,
             t,
@@ -755,8 +634,7 @@ impl Account {
     /// Puts an unassigned new/open ticket in the queue, relaxing its optional skills first if their
     /// timeout has already passed.
     fn enqueue(&mut self, cx: &mut Cx, t: TicketIdx) {
-        let timeout =
-            self.policy.channels[self.tickets[t as usize].channel as usize].skills_timeout_ms;
+        let timeout = self.policy.channels[self.tickets[t as usize].channel as usize].skills_timeout_ms;
         let tk = &mut self.tickets[t as usize];
         debug_assert!(tk.assignee.is_none() && tk.offer.is_none() && tk.bucket.is_none());
         debug_assert!(tk.status.counts());
@@ -769,11 +647,7 @@ impl Account {
                 }
                 self.emit(cx, t, EffectKind::SkillsRelaxed);
             } else if tk.skills_timer.is_none() {
-                let timer = Timer {
-                    account: self.idx,
-                    ticket: t,
-                    kind: TimerKind::SkillsTimeout,
-                };
+                let timer = Timer { account: self.idx, ticket: t, kind: TimerKind::SkillsTimeout };
                 tk.skills_timer = Some(cx.timers.schedule(due, timer));
             }
         }
@@ -892,19 +766,11 @@ impl Account {
         if let Some(reason) = reason {
             if self.tickets[t as usize].status == TicketStatus::New {
                 self.tickets[t as usize].status = TicketStatus::Open;
-                moved(
-                    &mut self.status_counts,
-                    TicketStatus::New,
-                    TicketStatus::Open,
-                );
+                moved(&mut self.status_counts, TicketStatus::New, TicketStatus::Open);
                 self.emit(
                     cx,
                     t,
-                    EffectKind::StatusChanged {
-                        from: TicketStatus::New,
-                        to: TicketStatus::Open,
-                        reason,
-                    },
+                    EffectKind::StatusChanged { from: TicketStatus::New, to: TicketStatus::Open, reason },
                 );
             }
         }
@@ -918,11 +784,7 @@ impl Account {
         match policy.mode {
             AssignmentMode::Offer => {
                 let due = cx.now.saturating_add(policy.offer_timeout_ms);
-                let timer = Timer {
-                    account: self.idx,
-                    ticket: t,
-                    kind: TimerKind::OfferTimeout,
-                };
+                let timer = Timer { account: self.idx, ticket: t, kind: TimerKind::OfferTimeout };
                 let tk = &mut self.tickets[t as usize];
                 tk.offer = Some((a, cx.now));
                 tk.offer_timer = Some(cx.timers.schedule(due, timer));
@@ -954,16 +816,8 @@ impl Account {
         let available = self.available(a, ch);
         let agent = &mut self.agents[a as usize];
         let c = &mut agent.channels[ch];
-        let want = available.then(|| {
-            RankKey::new(
-                method,
-                c.spare(),
-                c.capacity,
-                c.last_assigned,
-                agent.id.clone(),
-                a,
-            )
-        });
+        let want = available
+            .then(|| RankKey::new(method, c.spare(), c.capacity, c.last_assigned, agent.id.clone(), a));
         if c.indexed == want {
             return;
         }
@@ -1003,8 +857,7 @@ impl Account {
         after: Option<&QueueKey>,
     ) -> Option<(QueueKey, TicketIdx)> {
         let agent = &self.agents[a as usize];
-        self.queue
-            .first_for(ch, a, &agent.groups, &agent.skills, after)
+        self.queue.first_for(ch, a, &agent.groups, &agent.skills, after)
     }
 
     /// Routes every ticket that could have become routable since the last settle, in queue order.
@@ -1032,20 +885,12 @@ impl Account {
             .filter(|&(a, ch)| self.available(a, ch as usize))
             .filter_map(|(agent, channel)| {
                 let (key, ticket) = self.first_for_agent(agent, channel, None)?;
-                Some(Cursor {
-                    agent,
-                    channel,
-                    key,
-                    ticket,
-                })
+                Some(Cursor { agent, channel, key, ticket })
             })
             .collect();
         loop {
             let from_direct = direct.first_key_value().map(|(k, &t)| (k, t));
-            let from_cursor = cursors
-                .iter()
-                .map(|c| (&c.key, c.ticket))
-                .min_by(|x, y| x.0.cmp(y.0));
+            let from_cursor = cursors.iter().map(|c| (&c.key, c.ticket)).min_by(|x, y| x.0.cmp(y.0));
             let (key, t) = match (from_direct, from_cursor) {
                 (None, None) => break,
                 (Some(d), None) => d,

@@ -35,10 +35,7 @@ impl BitSet {
 
     /// Whether every member of `self` is in `other`.
     pub fn is_subset(&self, other: &BitSet) -> bool {
-        self.words
-            .iter()
-            .enumerate()
-            .all(|(i, w)| w & !other.words.get(i).copied().unwrap_or(0) == 0)
+        self.words.iter().enumerate().all(|(i, w)| w & !other.words.get(i).copied().unwrap_or(0) == 0)
     }
 
     /// Whether the set is empty.
@@ -48,11 +45,7 @@ impl BitSet {
 
     /// The union of both sets.
     pub fn union(&self, other: &BitSet) -> BitSet {
-        let (long, short) = if self.words.len() >= other.words.len() {
-            (self, other)
-        } else {
-            (other, self)
-        };
+        let (long, short) = if self.words.len() >= other.words.len() { (self, other) } else { (other, self) };
         let mut words = long.words.clone();
         for (w, s) in words.iter_mut().zip(short.words.iter()) {
             *w |= s;

@@ -15,15 +15,10 @@ impl Engine {
     pub fn check_invariants(&self) -> Result<(), String> {
         let mut timers = 0;
         for acc in &self.accounts {
-            timers += acc
-                .check()
-                .map_err(|e| format!("account {}: {e}", acc.name))?;
+            timers += acc.check().map_err(|e| format!("account {}: {e}", acc.name))?;
         }
         if timers != self.timers.len() {
-            return Err(format!(
-                "{} timers scheduled, tickets hold {timers}",
-                self.timers.len()
-            ));
+            return Err(format!("{} timers scheduled, tickets hold {timers}", self.timers.len()));
         }
         Ok(())
     }
@@ -41,24 +36,15 @@ impl Account {
             let t = t as TicketIdx;
             let ch = tk.channel as usize;
             let id = &tk.id;
-            timers += [tk.offer_timer, tk.skills_timer, tk.close_timer]
-                .iter()
-                .flatten()
-                .count();
+            timers += [tk.offer_timer, tk.skills_timer, tk.close_timer].iter().flatten().count();
             if let Some((a, _)) = tk.offer {
                 offers[a as usize][ch].push(t);
                 let agent = &self.agents[a as usize];
                 if tk.assignee.is_some() || !tk.status.counts() || tk.bucket.is_some() {
-                    return Err(format!(
-                        "ticket {id} is on offer but assigned, queued or {}",
-                        tk.status
-                    ));
+                    return Err(format!("ticket {id} is on offer but assigned, queued or {}", tk.status));
                 }
                 if !agent.live || agent.channels[ch].status != AgentStatus::Online {
-                    return Err(format!(
-                        "ticket {id} is on offer to {} who is not online",
-                        agent.id
-                    ));
+                    return Err(format!("ticket {id} is on offer to {} who is not online", agent.id));
                 }
                 if tk.offer_timer.is_none() {
                     return Err(format!("ticket {id} is on offer without a timeout"));
@@ -74,25 +60,16 @@ impl Account {
             if tk.bucket.is_some() {
                 queued += 1;
                 if tk.assignee.is_some() || !tk.status.counts() {
-                    return Err(format!(
-                        "ticket {id} is queued but assigned or {}",
-                        tk.status
-                    ));
+                    return Err(format!("ticket {id} is queued but assigned or {}", tk.status));
                 }
             } else if tk.assignee.is_none() && tk.offer.is_none() && tk.status.counts() {
-                return Err(format!(
-                    "ticket {id} is {} with nobody and not queued",
-                    tk.status
-                ));
+                return Err(format!("ticket {id} is {} with nobody and not queued", tk.status));
             }
             if (tk.status == TicketStatus::Solved) != tk.close_timer.is_some()
                 && !(tk.status == TicketStatus::Solved
                     && self.policy.styles[tk.style as usize].close_after_solved_ms == 0)
             {
-                return Err(format!(
-                    "ticket {id} is {} and close timer is {:?}",
-                    tk.status, tk.close_timer
-                ));
+                return Err(format!("ticket {id} is {} and close timer is {:?}", tk.status, tk.close_timer));
             }
             if tk.skills_timer.is_some() && (tk.relaxed || tk.assignee.is_some()) {
                 return Err(format!("ticket {id} holds a skills timer it cannot use"));
@@ -102,9 +79,7 @@ impl Account {
                 && !tk.optional_skills.is_empty()
                 && tk.skills_timer.is_none()
             {
-                return Err(format!(
-                    "ticket {id} waits with optional skills but no skills timer"
-                ));
+                return Err(format!("ticket {id} waits with optional skills but no skills timer"));
             }
         }
         let mut statuses = [0u32; 6];
@@ -112,10 +87,7 @@ impl Account {
             statuses[tk.status as usize] += 1;
         }
         if statuses != self.status_counts {
-            return Err(format!(
-                "status counts {:?}, tickets say {statuses:?}",
-                self.status_counts
-            ));
+            return Err(format!("status counts {:?}, tickets say {statuses:?}", self.status_counts));
         }
         if queued != self.queue.len() {
             return Err(format!(
@@ -151,11 +123,7 @@ impl Account {
             }
         }
         for (ch, ix) in self.index.iter().enumerate() {
-            let n = self
-                .agents
-                .iter()
-                .filter(|a| a.channels[ch].indexed.is_some())
-                .count();
+            let n = self.agents.iter().filter(|a| a.channels[ch].indexed.is_some()).count();
             if ix.len() != n {
                 return Err(format!(
                     "index of {} holds {} agents, {n} are available",
@@ -173,8 +141,7 @@ impl Account {
                     .filter(|tk| tk.channel as usize == ch && tk.priority == p)
                     .collect();
                 if self.queue.count(ch as u8, p) as usize != waiting.len()
-                    || self.queue.oldest(ch as u8, p)
-                        != waiting.iter().map(|tk| tk.queue_time).min()
+                    || self.queue.oldest(ch as u8, p) != waiting.iter().map(|tk| tk.queue_time).min()
                 {
                     return Err(format!(
                         "queue counts for {} {p} disagree with the queue",
@@ -196,10 +163,7 @@ impl Account {
                     && (tk.relaxed || tk.optional_skills.is_subset(&agent.skills))
                     && !tk.excluded.contains(&(a as u32));
                 if eligible {
-                    return Err(format!(
-                        "ticket {} waits although {} could take it",
-                        tk.id, agent.id
-                    ));
+                    return Err(format!("ticket {} waits although {} could take it", tk.id, agent.id));
                 }
             }
         }

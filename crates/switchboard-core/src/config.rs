@@ -30,11 +30,8 @@ pub enum AssignmentMethod {
 
 impl AssignmentMethod {
     /// Every method.
-    pub const ALL: [AssignmentMethod; 3] = [
-        AssignmentMethod::SpareCapacity,
-        AssignmentMethod::SparePercentage,
-        AssignmentMethod::RoundRobin,
-    ];
+    pub const ALL: [AssignmentMethod; 3] =
+        [AssignmentMethod::SpareCapacity, AssignmentMethod::SparePercentage, AssignmentMethod::RoundRobin];
 
     /// The config name.
     pub fn as_str(self) -> &'static str {
@@ -174,16 +171,13 @@ impl Config {
         }
         for (i, c) in self.channels.iter().enumerate() {
             if c.is_empty() || self.channels[..i].contains(c) {
-                return Err(ConfigError(format!(
-                    "channel name {c:?} is empty or repeated"
-                )));
+                return Err(ConfigError(format!("channel name {c:?} is empty or repeated")));
             }
         }
         for (name, p) in std::iter::once(("(defaults)", &self.defaults))
             .chain(self.accounts.iter().map(|(k, v)| (k.as_str(), v)))
         {
-            p.check(self.channels.len())
-                .map_err(|e| ConfigError(format!("account {name}: {}", e.0)))?;
+            p.check(self.channels.len()).map_err(|e| ConfigError(format!("account {name}: {}", e.0)))?;
         }
         Ok(())
     }
@@ -193,17 +187,11 @@ impl Policy {
     fn check(&self, channels: usize) -> Result<(), ConfigError> {
         let err = |m: String| Err(ConfigError(m));
         if self.channels.len() != channels {
-            return err(format!(
-                "{} channel policies for {channels} channels",
-                self.channels.len()
-            ));
+            return err(format!("{} channel policies for {channels} channels", self.channels.len()));
         }
         for c in &self.channels {
             if c.skills_timeout_ms > MAX_SKILLS_TIMEOUT_MS {
-                return err(format!(
-                    "skills timeout {} ms is over 3600 s",
-                    c.skills_timeout_ms
-                ));
+                return err(format!("skills timeout {} ms is over 3600 s", c.skills_timeout_ms));
             }
         }
         if self.styles.is_empty() {
@@ -215,18 +203,11 @@ impl Policy {
             }
         }
         if self.default_style >= self.styles.len()
-            || self
-                .style_rules
-                .iter()
-                .any(|r| r.style >= self.styles.len())
+            || self.style_rules.iter().any(|r| r.style >= self.styles.len())
         {
             return err("a style index is out of range".into());
         }
-        if self
-            .unified_statuses
-            .iter()
-            .any(|u| u.per_channel.len() != channels)
-        {
+        if self.unified_statuses.iter().any(|u| u.per_channel.len() != channels) {
             return err("a unified status does not map every channel".into());
         }
         Ok(())
@@ -283,10 +264,7 @@ impl Default for Config {
             name: name.into(),
             per_channel: per_channel.to_vec(),
         };
-        let style = |name: &str, close_after_solved_ms| Style {
-            name: name.into(),
-            close_after_solved_ms,
-        };
+        let style = |name: &str, close_after_solved_ms| Style { name: name.into(), close_after_solved_ms };
         let defaults = Policy {
             assignment_method: AssignmentMethod::SpareCapacity,
             channels: vec![
@@ -317,18 +295,11 @@ impl Default for Config {
             unified_statuses: vec![
                 unified("online", [Online, Online, Online]),
                 unified("away", [Away, Online, Away]),
-                unified(
-                    "transfers_only",
-                    [TransfersOnly, TransfersOnly, TransfersOnly],
-                ),
+                unified("transfers_only", [TransfersOnly, TransfersOnly, TransfersOnly]),
                 unified("offline", [Offline, Offline, Offline]),
             ],
         };
-        Config {
-            channels,
-            defaults: Arc::new(defaults),
-            accounts: BTreeMap::new(),
-        }
+        Config { channels, defaults: Arc::new(defaults), accounts: BTreeMap::new() }
     }
 }
 
@@ -341,52 +312,26 @@ mod tests {
         let c = Config::default();
         let p = &c.defaults;
         let name = |i: usize| p.styles[i].name.to_string();
-        assert_eq!(
-            name(p.style_for("a", "messaging", "web_widget", false, None)),
-            "live_chat"
-        );
-        assert_eq!(
-            name(p.style_for("a", "messaging", "web_widget", true, None)),
-            "live_chat_returning"
-        );
-        assert_eq!(
-            name(p.style_for("a", "messaging", "mobile_sdk", true, None)),
-            "live_chat_returning"
-        );
-        assert_eq!(
-            name(p.style_for("a", "messaging", "mobile_sdk", false, None)),
-            "social_messaging"
-        );
-        assert_eq!(
-            name(p.style_for("a", "messaging", "whatsapp", true, None)),
-            "social_messaging"
-        );
-        assert_eq!(
-            name(p.style_for("a", "email", "email", false, None)),
-            "social_messaging"
-        );
+        assert_eq!(name(p.style_for("a", "messaging", "web_widget", false, None)), "live_chat");
+        assert_eq!(name(p.style_for("a", "messaging", "web_widget", true, None)), "live_chat_returning");
+        assert_eq!(name(p.style_for("a", "messaging", "mobile_sdk", true, None)), "live_chat_returning");
+        assert_eq!(name(p.style_for("a", "messaging", "mobile_sdk", false, None)), "social_messaging");
+        assert_eq!(name(p.style_for("a", "messaging", "whatsapp", true, None)), "social_messaging");
+        assert_eq!(name(p.style_for("a", "email", "email", false, None)), "social_messaging");
         c.check().unwrap();
     }
 
     #[test]
     fn check_refuses_a_close_window_over_28_days() {
         let mut c = Config::default();
-        Arc::make_mut(&mut c.defaults).styles[2].close_after_solved_ms =
-            MAX_CLOSE_AFTER_SOLVED_MS + 1;
+        Arc::make_mut(&mut c.defaults).styles[2].close_after_solved_ms = MAX_CLOSE_AFTER_SOLVED_MS + 1;
         assert!(c.check().unwrap_err().0.contains("28 days"));
     }
 
     #[test]
     fn brand_condition_needs_a_brand() {
         let mut p = (*Config::default().defaults).clone();
-        p.style_rules.insert(
-            0,
-            StyleRule {
-                brand: Some(vec!["b".into()]),
-                style: 1,
-                ..Default::default()
-            },
-        );
+        p.style_rules.insert(0, StyleRule { brand: Some(vec!["b".into()]), style: 1, ..Default::default() });
         assert_eq!(p.style_for("a", "email", "email", false, None), 2);
         assert_eq!(p.style_for("a", "email", "email", false, Some("b")), 1);
     }

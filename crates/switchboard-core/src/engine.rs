@@ -39,12 +39,7 @@ impl Engine {
     /// A new, empty account (not yet part of the engine).
     pub(crate) fn new_account(&self, name: &str) -> Account {
         let policy = self.config.policy(name).clone();
-        Account::new(
-            self.accounts.len() as u32,
-            name.into(),
-            policy,
-            self.channels.clone(),
-        )
+        Account::new(self.accounts.len() as u32, name.into(), policy, self.channels.clone())
     }
 
     /// Adds an account made by [`Engine::new_account`]; returns its handle.
@@ -82,11 +77,7 @@ impl Engine {
         let now = now.max(self.now);
         while let Some((key, timer)) = self.timers.pop_due(now) {
             self.now = self.now.max(key.due);
-            let mut cx = Cx {
-                now: self.now,
-                out,
-                timers: &mut self.timers,
-            };
+            let mut cx = Cx { now: self.now, out, timers: &mut self.timers };
             self.accounts[timer.account as usize].fire(&mut cx, timer.ticket, timer.kind);
         }
         self.now = now;
@@ -95,12 +86,7 @@ impl Engine {
     /// Applies one event at time `now`: first the timers due by then fire (their effects go to `out`
     /// even if the event is then refused), then the event's own effects and the routing it
     /// triggers. A refused event changes nothing and adds nothing to `out` itself.
-    pub fn apply(
-        &mut self,
-        event: &Event,
-        now: Millis,
-        out: &mut Vec<Effect>,
-    ) -> Result<(), EngineError> {
+    pub fn apply(&mut self, event: &Event, now: Millis, out: &mut Vec<Effect>) -> Result<(), EngineError> {
         self.advance(now, out);
         let Some(name) = event.account() else {
             return Ok(());
@@ -113,37 +99,20 @@ impl Engine {
             }
         };
         let account = &mut self.accounts[a as usize];
-        let mut cx = Cx {
-            now: self.now,
-            out,
-            timers: &mut self.timers,
-        };
+        let mut cx = Cx { now: self.now, out, timers: &mut self.timers };
         let result = match event {
-            Event::AgentUpserted {
-                agent,
-                groups,
-                skills,
-                capacity,
-                ..
-            } => account.upsert_agent(&mut cx, agent, groups, skills, capacity),
-            Event::AgentStatus {
-                agent,
-                status,
-                channel,
-                ..
-            } => account.agent_status(&mut cx, agent, status, channel.as_deref()),
+            Event::AgentUpserted { agent, groups, skills, capacity, .. } => {
+                account.upsert_agent(&mut cx, agent, groups, skills, capacity)
+            }
+            Event::AgentStatus { agent, status, channel, .. } => {
+                account.agent_status(&mut cx, agent, status, channel.as_deref())
+            }
             Event::AgentRemoved { agent, .. } => account.remove_agent(&mut cx, agent),
             Event::Message(m) => account.message(&mut cx, m),
             Event::TicketCreated(t) => account.create(&mut cx, t),
-            Event::OfferAccepted { ticket, agent, .. } => {
-                account.offer_answer(&mut cx, ticket, agent, true)
-            }
-            Event::OfferDeclined { ticket, agent, .. } => {
-                account.offer_answer(&mut cx, ticket, agent, false)
-            }
-            Event::TicketStatus { ticket, status, .. } => {
-                account.set_status(&mut cx, ticket, *status)
-            }
+            Event::OfferAccepted { ticket, agent, .. } => account.offer_answer(&mut cx, ticket, agent, true),
+            Event::OfferDeclined { ticket, agent, .. } => account.offer_answer(&mut cx, ticket, agent, false),
+            Event::TicketStatus { ticket, status, .. } => account.set_status(&mut cx, ticket, *status),
             Event::TicketTransferred { ticket, to, .. } => account.transfer(&mut cx, ticket, to),
             Event::Tick => Ok(()),
         };

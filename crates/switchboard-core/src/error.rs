@@ -88,9 +88,7 @@ impl EngineError {
     /// The class of the refusal.
     pub fn class(&self) -> ErrorClass {
         match self {
-            EngineError::UnknownTicket(_) | EngineError::UnknownAgent { .. } => {
-                ErrorClass::NotFound
-            }
+            EngineError::UnknownTicket(_) | EngineError::UnknownAgent { .. } => ErrorClass::NotFound,
             EngineError::UnknownChannel { .. }
             | EngineError::UnknownStyle(_)
             | EngineError::InvalidStatus { .. } => ErrorClass::InvalidArgument,
@@ -105,17 +103,15 @@ impl EngineError {
     /// The event field the refusal is about.
     pub fn field(&self) -> &'static str {
         match self {
-            EngineError::UnknownTicket(_)
-            | EngineError::TicketClosed(_)
-            | EngineError::NoAssignee(_) => "ticket",
+            EngineError::UnknownTicket(_) | EngineError::TicketClosed(_) | EngineError::NoAssignee(_) => {
+                "ticket"
+            }
             EngineError::UnknownAgent { field, .. }
             | EngineError::UnknownChannel { field, .. }
             | EngineError::TicketExists { field, .. } => field,
             EngineError::UnknownStyle(_) => "style",
             EngineError::InvalidStatus { .. } => "status",
-            EngineError::NotOnOffer { .. } | EngineError::AgentNotAcceptingTransfers { .. } => {
-                "agent"
-            }
+            EngineError::NotOnOffer { .. } | EngineError::AgentNotAcceptingTransfers { .. } => "agent",
         }
     }
 }

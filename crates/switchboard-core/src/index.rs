@@ -40,13 +40,7 @@ impl RankKey {
             AssignmentMethod::SparePercentage => (spare, i64::from(capacity.max(1))),
             AssignmentMethod::RoundRobin => (0, 1),
         };
-        RankKey {
-            spare,
-            capacity,
-            last_assigned,
-            id,
-            agent,
-        }
+        RankKey { spare, capacity, last_assigned, id, agent }
     }
 }
 

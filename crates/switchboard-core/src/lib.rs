@@ -28,6 +28,4 @@ pub use effect::{Effect, EffectKind};
 pub use engine::Engine;
 pub use error::{EngineError, ErrorClass};
 pub use event::{CustomerMessage, Event, NewTicket, TicketAttrs, TransferTarget};
-pub use types::{
-    AgentStatus, Millis, Priority, StatusReason, TicketStatus, UnassignReason, WithdrawReason,
-};
+pub use types::{AgentStatus, Millis, Priority, StatusReason, TicketStatus, UnassignReason, WithdrawReason};

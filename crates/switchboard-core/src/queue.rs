@@ -26,11 +26,7 @@ pub(crate) struct QueueKey {
 
 impl QueueKey {
     pub fn new(priority: Priority, time: Millis, id: Arc<str>) -> Self {
-        QueueKey {
-            urgency: urgency(priority),
-            time,
-            id,
-        }
+        QueueKey { urgency: urgency(priority), time, id }
     }
 }
 
@@ -83,10 +79,7 @@ impl Queue {
         let b = match self.by_needs.get(&needs) {
             Some(&b) => b,
             None => {
-                let bucket = Some(Bucket {
-                    needs: needs.clone(),
-                    tickets: BTreeMap::new(),
-                });
+                let bucket = Some(Bucket { needs: needs.clone(), tickets: BTreeMap::new() });
                 let b = match self.free.pop() {
                     Some(b) => {
                         self.buckets[b as usize] = bucket;
@@ -147,14 +140,8 @@ impl Queue {
     ) -> Option<(QueueKey, u32)> {
         let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
         let mut best: Option<(&QueueKey, u32)> = None;
-        for &b in self
-            .per_channel
-            .get(channel as usize)
-            .map_or(&[][..], |v| v)
-        {
-            let bucket = self.buckets[b as usize]
-                .as_ref()
-                .expect("listed buckets are live");
+        for &b in self.per_channel.get(channel as usize).map_or(&[][..], |v| v) {
+            let bucket = self.buckets[b as usize].as_ref().expect("listed buckets are live");
             if !bucket.needs.met_by(agent, groups, skills) {
                 continue;
             }
@@ -184,20 +171,14 @@ impl Queue {
 
     /// Waiting tickets on the channel with this priority.
     pub fn count(&self, channel: u8, priority: Priority) -> u32 {
-        self.counts
-            .get(channel as usize)
-            .map_or(0, |c| c[urgency(priority) as usize])
+        self.counts.get(channel as usize).map_or(0, |c| c[urgency(priority) as usize])
     }
 
     /// The earliest queue time among waiting tickets on the channel with this priority: the head,
     /// for that priority, of each bucket of the channel.
     pub fn oldest(&self, channel: u8, priority: Priority) -> Option<Millis> {
         let u = urgency(priority);
-        let from = QueueKey {
-            urgency: u,
-            time: 0,
-            id: Arc::from(""),
-        };
+        let from = QueueKey { urgency: u, time: 0, id: Arc::from("") };
         self.per_channel
             .get(channel as usize)?
             .iter()
@@ -266,10 +247,7 @@ mod tests {
     #[test]
     fn empty_buckets_are_dropped_and_reused() {
         let mut q = Queue::default();
-        let n = Needs {
-            group: Some(1),
-            ..needs(0, &[], &[])
-        };
+        let n = Needs { group: Some(1), ..needs(0, &[], &[]) };
         let k = key(Priority::Normal, 1, "a");
         let b = q.insert(k.clone(), n.clone(), 1);
         q.remove(&k, b);

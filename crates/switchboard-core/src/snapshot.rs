@@ -141,10 +141,8 @@ impl Engine {
 
     /// An engine in the state a snapshot describes, under `config`.
     pub fn restore(config: Config, snap: &EngineSnapshot) -> Result<Engine, SnapshotError> {
-        let mut engine = Engine::new(config).map_err(|e| SnapshotError {
-            account: String::new(),
-            reason: e.to_string(),
-        })?;
+        let mut engine = Engine::new(config)
+            .map_err(|e| SnapshotError { account: String::new(), reason: e.to_string() })?;
         engine.timers.set_seq(snap.timer_seq);
         for a in &snap.accounts {
             engine.restore_account(a)?;
@@ -209,11 +207,8 @@ impl Account {
                 })
                 .collect(),
             conversations: {
-                let mut v: Vec<_> = self
-                    .conversations
-                    .iter()
-                    .map(|(k, c)| (k.to_string(), c.count, c.current))
-                    .collect();
+                let mut v: Vec<_> =
+                    self.conversations.iter().map(|(k, c)| (k.to_string(), c.count, c.current)).collect();
                 // Sorted so that equal states give equal snapshots.
                 v.sort();
                 v
@@ -224,10 +219,7 @@ impl Account {
 
 impl Engine {
     fn restore_account(&mut self, snap: &AccountSnapshot) -> Result<(), SnapshotError> {
-        let err = |reason: String| SnapshotError {
-            account: snap.name.clone(),
-            reason,
-        };
+        let err = |reason: String| SnapshotError { account: snap.name.clone(), reason };
         let idx = self.accounts.len() as u32;
         let mut acc = self.new_account(&snap.name);
         for s in &snap.skills {
@@ -247,8 +239,7 @@ impl Engine {
         let n_agents = snap.agents.len() as u32;
         let mut agents = Vec::with_capacity(snap.agents.len());
         for a in &snap.agents {
-            let mut channels: Vec<AgentChannel> =
-                (0..nch).map(|_| AgentChannel::default()).collect();
+            let mut channels: Vec<AgentChannel> = (0..nch).map(|_| AgentChannel::default()).collect();
             for (name, status, capacity, last) in &a.channels {
                 let c = &mut channels[channel_of(name)?];
                 c.status = *status;
@@ -276,28 +267,15 @@ impl Engine {
                 if a < n_agents {
                     Ok(a)
                 } else {
-                    Err(err(format!(
-                        "ticket {} names agent #{a} of {n_agents}",
-                        s.id
-                    )))
+                    Err(err(format!("ticket {} names agent #{a} of {n_agents}", s.id)))
                 }
             };
             let assignee = s.assignee.map(agent_ok).transpose()?;
-            let offer = s
-                .offer
-                .map(|(a, at)| agent_ok(a).map(|a| (a, at)))
-                .transpose()?;
+            let offer = s.offer.map(|(a, at)| agent_ok(a).map(|a| (a, at))).transpose()?;
             let mut key = |k: Option<TimerSnapshot>, kind| {
                 k.map(|(due, seq)| {
                     let key = TimerKey { due, seq };
-                    timers.push((
-                        key,
-                        Timer {
-                            account: idx,
-                            ticket: t,
-                            kind,
-                        },
-                    ));
+                    timers.push((key, Timer { account: idx, ticket: t, kind }));
                     key
                 })
             };
@@ -334,13 +312,8 @@ impl Engine {
             }
             tickets.push(ticket);
         }
-        let queued: Vec<u32> = snap
-            .tickets
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.queued)
-            .map(|(t, _)| t as u32)
-            .collect();
+        let queued: Vec<u32> =
+            snap.tickets.iter().enumerate().filter(|(_, s)| s.queued).map(|(t, _)| t as u32).collect();
         acc.install(agents, tickets);
         for (key, timer) in timers {
             self.timers.restore(key, timer);
@@ -349,13 +322,7 @@ impl Engine {
             if *current as usize >= acc.tickets.len() {
                 return Err(err(format!("conversation {id:?} names ticket #{current}")));
             }
-            acc.conversations.insert(
-                id.as_str().into(),
-                Conversation {
-                    count: *count,
-                    current: *current,
-                },
-            );
+            acc.conversations.insert(id.as_str().into(), Conversation { count: *count, current: *current });
         }
         acc.rebuild(&queued);
         self.push_account(acc);

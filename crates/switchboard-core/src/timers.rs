@@ -66,10 +66,7 @@ impl Timers {
 
     pub fn cancel(&mut self, key: TimerKey) {
         let removed = self.map.remove(&key);
-        debug_assert!(
-            removed.is_some(),
-            "cancelled a timer that was not scheduled"
-        );
+        debug_assert!(removed.is_some(), "cancelled a timer that was not scheduled");
     }
 
     pub fn next_due(&self) -> Option<Millis> {
@@ -95,11 +92,7 @@ mod tests {
     use super::*;
 
     fn t(ticket: u32) -> Timer {
-        Timer {
-            account: 0,
-            ticket,
-            kind: TimerKind::Close,
-        }
+        Timer { account: 0, ticket, kind: TimerKind::Close }
     }
 
     #[test]
@@ -111,9 +104,7 @@ mod tests {
         let cancelled = ts.schedule(5, t(4));
         ts.cancel(cancelled);
         assert_eq!(ts.next_due(), Some(10));
-        let order: Vec<u32> = std::iter::from_fn(|| ts.pop_due(20))
-            .map(|(_, x)| x.ticket)
-            .collect();
+        let order: Vec<u32> = std::iter::from_fn(|| ts.pop_due(20)).map(|(_, x)| x.ticket).collect();
         assert_eq!(order, vec![2, 1, 3]);
         assert_eq!(ts.len(), 0);
     }

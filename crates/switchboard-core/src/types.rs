@@ -7,9 +7,7 @@ use std::fmt;
 pub type Millis = u64;
 
 /// Ticket priority; `Ord` follows urgency (`Low` < `Urgent`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     /// Lowest.
@@ -25,12 +23,7 @@ pub enum Priority {
 
 impl Priority {
     /// Every priority, lowest first.
-    pub const ALL: [Priority; 4] = [
-        Priority::Low,
-        Priority::Normal,
-        Priority::High,
-        Priority::Urgent,
-    ];
+    pub const ALL: [Priority; 4] = [Priority::Low, Priority::Normal, Priority::High, Priority::Urgent];
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {
@@ -78,12 +71,8 @@ impl TicketStatus {
     ];
 
     /// The statuses an agent may set with a `ticket_status` event.
-    pub const AGENT_SETTABLE: [TicketStatus; 4] = [
-        TicketStatus::Open,
-        TicketStatus::Pending,
-        TicketStatus::OnHold,
-        TicketStatus::Solved,
-    ];
+    pub const AGENT_SETTABLE: [TicketStatus; 4] =
+        [TicketStatus::Open, TicketStatus::Pending, TicketStatus::OnHold, TicketStatus::Solved];
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {
@@ -125,12 +114,8 @@ pub enum AgentStatus {
 
 impl AgentStatus {
     /// Every status.
-    pub const ALL: [AgentStatus; 4] = [
-        AgentStatus::Online,
-        AgentStatus::Away,
-        AgentStatus::TransfersOnly,
-        AgentStatus::Offline,
-    ];
+    pub const ALL: [AgentStatus; 4] =
+        [AgentStatus::Online, AgentStatus::Away, AgentStatus::TransfersOnly, AgentStatus::Offline];
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {
@@ -238,14 +223,7 @@ impl StatusReason {
     }
 }
 
-display_as_str!(
-    Priority,
-    TicketStatus,
-    AgentStatus,
-    WithdrawReason,
-    UnassignReason,
-    StatusReason
-);
+display_as_str!(Priority, TicketStatus, AgentStatus, WithdrawReason, UnassignReason, StatusReason);
 
 /// `"a, b, c"` for error messages listing the accepted names.
 pub(crate) fn join_names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {

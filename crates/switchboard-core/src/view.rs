@@ -180,11 +180,7 @@ impl Account {
     fn ticket_view(&self, tk: &Ticket) -> TicketView {
         let agent = |a: AgentIdx| self.agents[a as usize].id.clone();
         let queue_position = tk.bucket.map(|_| {
-            self.queue.position(&crate::queue::QueueKey::new(
-                tk.priority,
-                tk.queue_time,
-                tk.id.clone(),
-            ))
+            self.queue.position(&crate::queue::QueueKey::new(tk.priority, tk.queue_time, tk.id.clone()))
         });
         let style = &self.policy.styles[tk.style as usize];
         TicketView {
@@ -208,9 +204,7 @@ impl Account {
             follow_up_of: tk.follow_up_of.clone(),
             created_at: tk.created_at,
             solved_at: tk.solved_at,
-            closes_at: tk
-                .solved_at
-                .map(|s| s.saturating_add(style.close_after_solved_ms)),
+            closes_at: tk.solved_at.map(|s| s.saturating_add(style.close_after_solved_ms)),
         }
     }
 
@@ -220,20 +214,14 @@ impl Account {
             channels: self
                 .channels
                 .iter()
-                .map(|c| ChannelStats {
-                    channel: c.clone(),
-                    ..ChannelStats::default()
-                })
+                .map(|c| ChannelStats { channel: c.clone(), ..ChannelStats::default() })
                 .collect(),
             ..AccountStats::default()
         };
         for agent in self.agents.iter().filter(|a| a.live) {
             s.agents += 1;
             for (c, cs) in agent.channels.iter().zip(s.channels.iter_mut()) {
-                let i = AgentStatus::ALL
-                    .iter()
-                    .position(|x| *x == c.status)
-                    .unwrap_or(3);
+                let i = AgentStatus::ALL.iter().position(|x| *x == c.status).unwrap_or(3);
                 cs.agents_by_status[i] += 1;
                 if c.status == AgentStatus::Online {
                     cs.online_capacity += u64::from(c.capacity);
@@ -257,9 +245,7 @@ impl Account {
 
 impl Engine {
     fn account(&self, name: &str) -> Option<&Account> {
-        self.account_ids
-            .get(name)
-            .map(|&i| &self.accounts[i as usize])
+        self.account_ids.get(name).map(|&i| &self.accounts[i as usize])
     }
 
     /// What metrics need to know about a ticket, without allocating.
@@ -274,16 +260,19 @@ impl Engine {
         })
     }
 
+    /// Whether the engine has seen the account (an accepted event named it).
+    pub fn has_account(&self, account: &str) -> bool {
+        self.account(account).is_some()
+    }
+
     /// Whether the account has this ticket (closed ones included).
     pub fn has_ticket(&self, account: &str, ticket: &str) -> bool {
-        self.account(account)
-            .is_some_and(|a| a.ticket_ids.contains_key(ticket))
+        self.account(account).is_some_and(|a| a.ticket_ids.contains_key(ticket))
     }
 
     /// Whether the account has this live agent.
     pub fn has_agent(&self, account: &str, agent: &str) -> bool {
-        self.account(account)
-            .is_some_and(|a| a.agent_ids.contains_key(agent))
+        self.account(account).is_some_and(|a| a.agent_ids.contains_key(agent))
     }
 
     /// Names of the accounts the engine knows, in order of first appearance.
@@ -310,9 +299,7 @@ impl Engine {
     /// One ticket, whatever its status.
     pub fn ticket(&self, account: &str, ticket: &str) -> Option<TicketView> {
         let acc = self.account(account)?;
-        acc.ticket_ids
-            .get(ticket)
-            .map(|&t| acc.ticket_view(&acc.tickets[t as usize]))
+        acc.ticket_ids.get(ticket).map(|&t| acc.ticket_view(&acc.tickets[t as usize]))
     }
 
     /// Waiting tickets in queue order, at most `limit`.

@@ -23,16 +23,8 @@ const CHANNELS: [&str; 3] = ["messaging", "email", "talk"];
 const GROUPS: [&str; 2] = ["g0", "g1"];
 const SKILLS: [&str; 3] = ["s0", "s1", "s2"];
 const VIAS: [&str; 4] = ["web_widget", "mobile_sdk", "whatsapp", "email"];
-const STATUSES: [&str; 8] = [
-    "online",
-    "away",
-    "transfers_only",
-    "offline",
-    "online",
-    "online",
-    "online",
-    "away",
-];
+const STATUSES: [&str; 8] =
+    ["online", "away", "transfers_only", "offline", "online", "online", "online", "away"];
 
 fn pick<T: Copy + std::fmt::Debug + 'static>(xs: &'static [T]) -> prop::sample::Select<T> {
     prop::sample::select(xs)
@@ -43,8 +35,7 @@ fn name(xs: &'static [&'static str]) -> BoxedStrategy<String> {
 }
 
 fn subset(xs: &'static [&'static str]) -> impl Strategy<Value = Vec<String>> {
-    prop::sample::subsequence(xs, 0..=xs.len().min(2))
-        .prop_map(|v| v.into_iter().map(String::from).collect())
+    prop::sample::subsequence(xs, 0..=xs.len().min(2)).prop_map(|v| v.into_iter().map(String::from).collect())
 }
 
 fn attrs() -> impl Strategy<Value = TicketAttrs> {
@@ -57,19 +48,17 @@ fn attrs() -> impl Strategy<Value = TicketAttrs> {
         subset(&SKILLS),
         subset(&SKILLS),
     )
-        .prop_map(
-            |(channel, via, authenticated, priority, group, skills, optional)| TicketAttrs {
-                channel: channel.into(),
-                via: via.into(),
-                authenticated,
-                brand: None,
-                priority,
-                group: group.map(String::from),
-                skills: skills.into_iter().take(1).collect(),
-                optional_skills: optional,
-                style: None,
-            },
-        )
+        .prop_map(|(channel, via, authenticated, priority, group, skills, optional)| TicketAttrs {
+            channel: channel.into(),
+            via: via.into(),
+            authenticated,
+            brand: None,
+            priority,
+            group: group.map(String::from),
+            skills: skills.into_iter().take(1).collect(),
+            optional_skills: optional,
+            style: None,
+        })
 }
 
 /// Events over a small world, so that collisions (same agent, same conversation) are frequent.
@@ -138,8 +127,7 @@ fn run(method: AssignmentMethod, events: &[(u64, Event)]) -> Result<Vec<String>,
         if let Err(e) = engine.check_invariants() {
             return Err(TestCaseError::fail(format!("event #{i} {ev:?}: {e}")));
         }
-        check_routing(&engine, &out)
-            .map_err(|e| TestCaseError::fail(format!("event #{i} {ev:?}: {e}")))?;
+        check_routing(&engine, &out).map_err(|e| TestCaseError::fail(format!("event #{i} {ev:?}: {e}")))?;
         check_queue_order(&engine)?;
         all.extend(out.iter().map(|e| format!("{} {}", e.at, render(e))));
     }
@@ -156,50 +144,34 @@ fn check_routing(engine: &Engine, out: &[Effect]) -> Result<(), String> {
     for (i, e) in out.iter().enumerate() {
         let routed = match &e.kind {
             EffectKind::Offered { agent } => Some(agent),
-            EffectKind::StatusChanged {
-                reason: switchboard_core::StatusReason::Assigned,
-                ..
-            } => match &out[i - 1].kind {
-                EffectKind::Assigned { agent } => Some(agent),
-                _ => return Err(format!("auto assignment without assigned: {e:?}")),
-            },
+            EffectKind::StatusChanged { reason: switchboard_core::StatusReason::Assigned, .. } => {
+                match &out[i - 1].kind {
+                    EffectKind::Assigned { agent } => Some(agent),
+                    _ => return Err(format!("auto assignment without assigned: {e:?}")),
+                }
+            }
             _ => None,
         };
         let Some(agent) = routed else { continue };
         // Only check what still stands at the end of the step.
-        let later = out[i + 1..]
-            .iter()
-            .any(|x| x.account == e.account && x.ticket == e.ticket);
+        let later = out[i + 1..].iter().any(|x| x.account == e.account && x.ticket == e.ticket);
         if later || last.get(&(&*e.account, &*e.ticket)) != Some(&i) {
             continue;
         }
-        let t = engine
-            .ticket(&e.account, &e.ticket)
-            .ok_or("routed ticket vanished")?;
-        let a = engine
-            .agent(&e.account, agent)
-            .ok_or_else(|| format!("routed to missing agent {agent}"))?;
+        let t = engine.ticket(&e.account, &e.ticket).ok_or("routed ticket vanished")?;
+        let a = engine.agent(&e.account, agent).ok_or_else(|| format!("routed to missing agent {agent}"))?;
         let c = a.channels.iter().find(|c| c.channel == t.channel).unwrap();
         if c.status != switchboard_core::AgentStatus::Online {
-            return Err(format!(
-                "{} routed to {agent} who is {} on {}",
-                t.id, c.status, t.channel
-            ));
+            return Err(format!("{} routed to {agent} who is {} on {}", t.id, c.status, t.channel));
         }
         if t.group.as_ref().is_some_and(|g| !a.groups.contains(g)) {
-            return Err(format!(
-                "{} routed to {agent} outside group {:?}",
-                t.id, t.group
-            ));
+            return Err(format!("{} routed to {agent} outside group {:?}", t.id, t.group));
         }
         if t.skills.iter().any(|s| !a.skills.contains(s)) {
             return Err(format!("{} routed to {agent} lacking {:?}", t.id, t.skills));
         }
         if c.load > c.capacity {
-            return Err(format!(
-                "{} routed to {agent} over capacity {}/{}",
-                t.id, c.load, c.capacity
-            ));
+            return Err(format!("{} routed to {agent} over capacity {}/{}", t.id, c.load, c.capacity));
         }
     }
     Ok(())
@@ -211,18 +183,9 @@ fn check_queue_order(engine: &Engine) -> Result<(), TestCaseError> {
         let q = engine.queue(account, usize::MAX);
         for w in q.windows(2) {
             let key = |e: &switchboard_core::view::QueueEntry| {
-                (
-                    std::cmp::Reverse(e.priority),
-                    e.queue_time,
-                    e.ticket.clone(),
-                )
+                (std::cmp::Reverse(e.priority), e.queue_time, e.ticket.clone())
             };
-            prop_assert!(
-                key(&w[0]) < key(&w[1]),
-                "queue out of order: {:?} before {:?}",
-                w[0],
-                w[1]
-            );
+            prop_assert!(key(&w[0]) < key(&w[1]), "queue out of order: {:?} before {:?}", w[0], w[1]);
         }
     }
     Ok(())

@@ -31,19 +31,12 @@ mod agents {
         s.status("a1", "away");
         let a = s.engine.agent(ACC, "a1").unwrap();
         let st: Vec<_> = a.channels.iter().map(|c| c.status).collect();
-        assert_eq!(
-            st,
-            vec![AgentStatus::Away, AgentStatus::Online, AgentStatus::Away]
-        );
+        assert_eq!(st, vec![AgentStatus::Away, AgentStatus::Online, AgentStatus::Away]);
         effects!(s.msg("c"), ["ticket_created c#1 social_messaging"]);
         let email = s.new_ticket("e1", "email").event();
         effects!(
             s.apply(email),
-            [
-                "ticket_created e1 social_messaging",
-                "assigned e1 a1",
-                "status_changed e1 new->open assigned",
-            ]
+            ["ticket_created e1 social_messaging", "assigned e1 a1", "status_changed e1 new->open assigned",]
         );
     }
 
@@ -52,11 +45,7 @@ mod agents {
         let config = config_with(|p| {
             p.unified_statuses.push(UnifiedStatus {
                 name: "in_meeting".into(),
-                per_channel: vec![
-                    AgentStatus::Away,
-                    AgentStatus::Online,
-                    AgentStatus::TransfersOnly,
-                ],
+                per_channel: vec![AgentStatus::Away, AgentStatus::Online, AgentStatus::TransfersOnly],
             })
         });
         let mut s = Sim::with_config(config);
@@ -78,20 +67,13 @@ mod agents {
         s.status_on("a1", "email", "online");
         effects!(s.msg("c"), ["ticket_created c#1 social_messaging"]);
         effects!(s.status_on("a1", "messaging", "online"), ["offered c#1 a1"]);
-        let err = s
-            .try_apply(s.status_event("a1", "in_meeting", Some("email")))
-            .unwrap_err();
+        let err = s.try_apply(s.status_event("a1", "in_meeting", Some("email"))).unwrap_err();
         assert_eq!(
             err.to_string(),
             "invalid field 'status': \"in_meeting\" is not one of online, away, transfers_only, offline"
         );
-        let err = s
-            .try_apply(s.status_event("a1", "online", Some("fax")))
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid field 'channel': unknown channel \"fax\""
-        );
+        let err = s.try_apply(s.status_event("a1", "online", Some("fax"))).unwrap_err();
+        assert_eq!(err.to_string(), "invalid field 'channel': unknown channel \"fax\"");
     }
 
     #[test]
@@ -116,10 +98,7 @@ mod agents {
                 capacity: vec![("fax".into(), 2)],
             })
             .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid field 'capacity': unknown channel \"fax\""
-        );
+        assert_eq!(err.to_string(), "invalid field 'capacity': unknown channel \"fax\"");
         assert_eq!(s.engine.agent(ACC, "a1").unwrap().channels[0].capacity, 2);
     }
 
@@ -133,28 +112,16 @@ mod agents {
             ["ticket_created c#1 social_messaging", "offered c#1 a1",]
         );
         effects!(s.agent("a1", &[], &[], &[("messaging", 2)]), []);
-        assert_eq!(
-            s.engine.agent(ACC, "a1").unwrap().channels[0].status,
-            AgentStatus::Online
-        );
-        effects!(
-            s.accept("c#1", "a1"),
-            ["assigned c#1 a1", "status_changed c#1 new->open accepted"]
-        );
+        assert_eq!(s.engine.agent(ACC, "a1").unwrap().channels[0].status, AgentStatus::Online);
+        effects!(s.accept("c#1", "a1"), ["assigned c#1 a1", "status_changed c#1 new->open accepted"]);
     }
 
     #[test]
     fn gaining_a_skill_routes_waiting_tickets() {
         let mut s = Sim::default();
         s.online_agent("a1", 2);
-        effects!(
-            s.apply(s.message("c").skills(&["de"]).event()),
-            ["ticket_created c#1 social_messaging"]
-        );
-        effects!(
-            s.agent("a1", &[], &["de"], &[("messaging", 2)]),
-            ["offered c#1 a1"]
-        );
+        effects!(s.apply(s.message("c").skills(&["de"]).event()), ["ticket_created c#1 social_messaging"]);
+        effects!(s.agent("a1", &[], &["de"], &[("messaging", 2)]), ["offered c#1 a1"]);
     }
 
     #[test]
@@ -166,16 +133,9 @@ mod agents {
         s.set("c2#1", "pending");
         effects!(
             s.apply(s.new_ticket("e1", "email").event()),
-            [
-                "ticket_created e1 social_messaging",
-                "assigned e1 a1",
-                "status_changed e1 new->open assigned",
-            ]
+            ["ticket_created e1 social_messaging", "assigned e1 a1", "status_changed e1 new->open assigned",]
         );
-        effects!(
-            s.msg("c3"),
-            ["ticket_created c3#1 social_messaging", "offered c3#1 a1"]
-        );
+        effects!(s.msg("c3"), ["ticket_created c3#1 social_messaging", "offered c3#1 a1"]);
         s.status_on("a1", "email", "away");
         effects!(
             s.remove("a1"),
@@ -188,13 +148,8 @@ mod agents {
         assert_eq!(s.queued(), vec!["c1#1", "c3#1", "e1"]);
         assert_eq!(s.assignee("c2#1").as_deref(), Some("a1"));
         assert!(s.engine.agent(ACC, "a1").is_none());
-        let err = s
-            .try_apply(s.status_event("a1", "online", None))
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid field 'agent': unknown agent \"a1\""
-        );
+        let err = s.try_apply(s.status_event("a1", "online", None)).unwrap_err();
+        assert_eq!(err.to_string(), "invalid field 'agent': unknown agent \"a1\"");
         s.online_agent("b1", 5);
         s.accept("c1#1", "b1");
         effects!(
@@ -226,10 +181,7 @@ mod capacity {
     fn offers_reserve_capacity_and_a_full_agent_gets_nothing_more() {
         let mut s = Sim::default();
         s.online_agent("a1", 1);
-        effects!(
-            s.msg("c1"),
-            ["ticket_created c1#1 social_messaging", "offered c1#1 a1"]
-        );
+        effects!(s.msg("c1"), ["ticket_created c1#1 social_messaging", "offered c1#1 a1"]);
         assert_eq!(s.load("a1", "messaging"), 1);
         effects!(s.msg("c2"), ["ticket_created c2#1 social_messaging"]);
         s.accept("c1#1", "a1");
@@ -244,11 +196,7 @@ mod capacity {
             s.chat_with("c1", "a1");
             s.msg("c2");
             let fx = s.set("c1#1", status);
-            assert_eq!(
-                fx.last().map(String::as_str),
-                Some("offered c2#1 a1"),
-                "{status}: {fx:?}"
-            );
+            assert_eq!(fx.last().map(String::as_str), Some("offered c2#1 a1"), "{status}: {fx:?}");
             assert_eq!(s.load("a1", "messaging"), 1);
         }
     }
@@ -260,24 +208,12 @@ mod capacity {
         s.chat_with("c1", "a1");
         s.set("c1#1", "pending");
         s.chat_with("c2", "a1");
-        effects!(
-            s.msg("c1"),
-            [
-                "status_changed c1#1 pending->open customer_reply",
-                "reopened c1#1 a1"
-            ]
-        );
+        effects!(s.msg("c1"), ["status_changed c1#1 pending->open customer_reply", "reopened c1#1 a1"]);
         assert_eq!(s.load("a1", "messaging"), 2);
         // Over capacity: nothing new until back under.
         effects!(s.msg("c3"), ["ticket_created c3#1 social_messaging"]);
-        effects!(
-            s.set("c1#1", "pending"),
-            ["status_changed c1#1 open->pending agent"]
-        );
-        effects!(
-            s.set("c2#1", "pending"),
-            ["status_changed c2#1 open->pending agent", "offered c3#1 a1"]
-        );
+        effects!(s.set("c1#1", "pending"), ["status_changed c1#1 open->pending agent"]);
+        effects!(s.set("c2#1", "pending"), ["status_changed c2#1 open->pending agent", "offered c3#1 a1"]);
     }
 
     #[test]
@@ -289,10 +225,7 @@ mod capacity {
         s.agent("a1", &[], &[], &[("messaging", 1)]);
         s.set("c1#1", "pending");
         effects!(s.msg("c3"), ["ticket_created c3#1 social_messaging"]);
-        effects!(
-            s.set("c2#1", "pending"),
-            ["status_changed c2#1 open->pending agent", "offered c3#1 a1"]
-        );
+        effects!(s.set("c2#1", "pending"), ["status_changed c2#1 open->pending agent", "offered c3#1 a1"]);
     }
 
     #[test]
@@ -301,10 +234,7 @@ mod capacity {
         s.online_agent("a1", 1);
         s.chat_with("c1", "a1");
         s.set("c1#1", "pending");
-        effects!(
-            s.set("c1#1", "open"),
-            ["status_changed c1#1 pending->open agent"]
-        );
+        effects!(s.set("c1#1", "open"), ["status_changed c1#1 pending->open agent"]);
         assert_eq!(s.load("a1", "messaging"), 1);
     }
 }
@@ -327,22 +257,14 @@ mod queue {
         s.apply(s.message("h").priority(Priority::High).event());
         assert_eq!(s.queued(), vec!["u#1", "h#1", "c#1", "c#10", "c#9", "x#1"]);
         effects!(s.status("a1", "online"), ["offered u#1 a1"]);
-        assert_eq!(
-            s.engine.ticket(ACC, "c#10").unwrap().queue_position,
-            Some(2)
-        );
+        assert_eq!(s.engine.ticket(ACC, "c#10").unwrap().queue_position, Some(2));
     }
 
     #[test]
     fn a_ticket_nobody_can_take_does_not_hold_back_later_tickets() {
         let mut s = Sim::default();
         s.agent("a1", &[], &["en"], &[("messaging", 2)]);
-        s.apply(
-            s.message("c1")
-                .skills(&["ja"])
-                .priority(Priority::Urgent)
-                .event(),
-        );
+        s.apply(s.message("c1").skills(&["ja"]).priority(Priority::Urgent).event());
         s.msg("c2");
         effects!(s.status("a1", "online"), ["offered c2#1 a1"]);
         assert_eq!(s.queued(), vec!["c1#1"]);
@@ -356,10 +278,7 @@ mod queue {
         s.msg("c1");
         s.at(20);
         s.msg("c2");
-        effects!(
-            s.at(30).status("a1", "away"),
-            ["offer_withdrawn c1#1 a1 agent_unavailable"]
-        );
+        effects!(s.at(30).status("a1", "away"), ["offer_withdrawn c1#1 a1 agent_unavailable"]);
         assert_eq!(s.queued(), vec!["c1#1", "c2#1"]);
         assert_eq!(s.engine.ticket(ACC, "c1#1").unwrap().queue_time, T0 + 10);
         effects!(s.at(40).status("a1", "online"), ["offered c1#1 a1"]);
@@ -376,10 +295,7 @@ mod queue {
         s.at(2);
         s.apply(s.message("c2").skills(&["en"]).event());
         s.at(3).msg("c3");
-        effects!(
-            s.set("c0#1", "solved"),
-            ["status_changed c0#1 open->solved agent", "offered c2#1 a1"]
-        );
+        effects!(s.set("c0#1", "solved"), ["status_changed c0#1 open->solved agent", "offered c2#1 a1"]);
     }
 
     #[test]
@@ -393,10 +309,7 @@ mod queue {
             s.apply(s.message("c").group("support").event()),
             ["ticket_created c#1 social_messaging", "offered c#1 a2",]
         );
-        effects!(
-            s.apply(s.message("d").group("billing").event()),
-            ["ticket_created d#1 social_messaging"]
-        );
+        effects!(s.apply(s.message("d").group("billing").event()), ["ticket_created d#1 social_messaging"]);
     }
 
     #[test]
@@ -429,11 +342,7 @@ mod choice {
         for i in 0..n {
             let conv = format!("t{i}");
             let fx = s.after(1).msg(&conv);
-            let offered = fx
-                .iter()
-                .find(|e| e.starts_with("offered"))
-                .expect("offered")
-                .clone();
+            let offered = fx.iter().find(|e| e.starts_with("offered")).expect("offered").clone();
             let agent = offered.rsplit(' ').next().unwrap().to_string();
             s.accept(&format!("{conv}#1"), &agent);
             got.push(agent);
@@ -469,17 +378,11 @@ mod choice {
         let mut s = Sim::default();
         s.online_agent("a", 5);
         s.online_agent("b", 5);
-        effects!(
-            s.msg("c1"),
-            ["ticket_created c1#1 social_messaging", "offered c1#1 a"]
-        );
+        effects!(s.msg("c1"), ["ticket_created c1#1 social_messaging", "offered c1#1 a"]);
         s.decline("c1#1", "a"); // → b
         s.decline("c1#1", "b"); // nobody left
         // Both spare 5, neither ever assigned: a by id, although a was offered last... then b.
-        effects!(
-            s.msg("c2"),
-            ["ticket_created c2#1 social_messaging", "offered c2#1 a"]
-        );
+        effects!(s.msg("c2"), ["ticket_created c2#1 social_messaging", "offered c2#1 a"]);
     }
 }
 
@@ -494,10 +397,7 @@ mod skills {
         s.apply(s.message("c1").optional(&["de"]).event());
         s.apply(s.message("c2").skills(&["de"]).event());
         let fx = s.at(60 * SEC).apply_timed(switchboard_core::Event::Tick);
-        assert_eq!(
-            fx,
-            vec!["+60000 skills_relaxed c1#1", "+60000 offered c1#1 a1"]
-        );
+        assert_eq!(fx, vec!["+60000 skills_relaxed c1#1", "+60000 offered c1#1 a1"]);
         assert_eq!(s.queued(), vec!["c2#1"]);
     }
 
@@ -509,10 +409,7 @@ mod skills {
         s.agent("a1", &[], &[], &[("messaging", 1)]);
         s.at(60 * SEC);
         let fx = s.apply_timed(s.status_event("a1", "online", None));
-        assert_eq!(
-            fx,
-            vec!["+60000 skills_relaxed c1#1", "+60000 offered c1#1 a1"]
-        );
+        assert_eq!(fx, vec!["+60000 skills_relaxed c1#1", "+60000 offered c1#1 a1"]);
     }
 
     #[test]
@@ -539,11 +436,7 @@ mod skills {
         s.accept("c1#1", "a1");
         effects!(
             s.at(2 * MIN).status("a1", "offline"),
-            [
-                "unassigned c1#1 a1 agent_unavailable",
-                "skills_relaxed c1#1",
-                "offered c1#1 a2",
-            ]
+            ["unassigned c1#1 a1 agent_unavailable", "skills_relaxed c1#1", "offered c1#1 a2",]
         );
     }
 
@@ -554,11 +447,7 @@ mod skills {
         s.online_agent("a1", 1);
         effects!(
             s.apply(s.message("c1").optional(&["de"]).event()),
-            [
-                "ticket_created c1#1 social_messaging",
-                "skills_relaxed c1#1",
-                "offered c1#1 a1",
-            ]
+            ["ticket_created c1#1 social_messaging", "skills_relaxed c1#1", "offered c1#1 a1",]
         );
     }
 
@@ -576,10 +465,7 @@ mod skills {
         s.status("a1", "offline");
         s.at(10 * MIN).msg("c1");
         assert_eq!(s.queued(), vec!["c1#1"], "optional skill required again");
-        effects!(
-            s.at(11 * MIN).tick(),
-            ["skills_relaxed c1#1", "offered c1#1 a2"]
-        );
+        effects!(s.at(11 * MIN).tick(), ["skills_relaxed c1#1", "offered c1#1 a2"]);
     }
 }
 
@@ -591,10 +477,7 @@ mod offers {
         let mut s = Sim::default();
         s.online_agent("a1", 1);
         s.msg("c");
-        effects!(
-            s.accept("c#1", "a1"),
-            ["assigned c#1 a1", "status_changed c#1 new->open accepted"]
-        );
+        effects!(s.accept("c#1", "a1"), ["assigned c#1 a1", "status_changed c#1 new->open accepted"]);
         assert_eq!(s.ticket_status("c#1"), TicketStatus::Open);
     }
 
@@ -604,10 +487,7 @@ mod offers {
         s.online_agent("a1", 2);
         s.online_agent("a2", 1);
         s.msg("c");
-        effects!(
-            s.decline("c#1", "a1"),
-            ["offer_withdrawn c#1 a1 declined", "offered c#1 a2"]
-        );
+        effects!(s.decline("c#1", "a1"), ["offer_withdrawn c#1 a1 declined", "offered c#1 a2"]);
         effects!(s.decline("c#1", "a2"), ["offer_withdrawn c#1 a2 declined"]);
         s.status("a1", "offline");
         effects!(s.status("a1", "online"), []);
@@ -622,15 +502,9 @@ mod offers {
         s.at(0).msg("c");
         s.at(30 * SEC);
         let err = s.try_apply(s.accept_event("c#1", "a1")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid field 'agent': ticket \"c#1\" is not on offer to \"a1\""
-        );
+        assert_eq!(err.to_string(), "invalid field 'agent': ticket \"c#1\" is not on offer to \"a1\"");
         // The timeout fired as part of that refused line.
-        assert_eq!(
-            s.engine.ticket(ACC, "c#1").unwrap().offered_to.as_deref(),
-            Some("a2")
-        );
+        assert_eq!(s.engine.ticket(ACC, "c#1").unwrap().offered_to.as_deref(), Some("a2"));
     }
 
     #[test]
@@ -662,11 +536,7 @@ mod offers {
         s.online_agent("a1", 1);
         effects!(
             s.apply(s.new_ticket("e1", "email").event()),
-            [
-                "ticket_created e1 social_messaging",
-                "assigned e1 a1",
-                "status_changed e1 new->open assigned",
-            ]
+            ["ticket_created e1 social_messaging", "assigned e1 a1", "status_changed e1 new->open assigned",]
         );
     }
 
@@ -678,10 +548,7 @@ mod offers {
         s.chat_with("c", "a1");
         s.set("c#1", "open");
         s.online_agent("b", 0);
-        effects!(
-            s.status("a1", "offline"),
-            ["unassigned c#1 a1 agent_unavailable", "offered c#1 a2"]
-        );
+        effects!(s.status("a1", "offline"), ["unassigned c#1 a1 agent_unavailable", "offered c#1 a2"]);
         effects!(s.accept("c#1", "a2"), ["assigned c#1 a2"]);
     }
 
@@ -690,10 +557,7 @@ mod offers {
         let mut s = Sim::default();
         s.online_agent("a1", 1);
         s.msg("c");
-        effects!(
-            s.status("a1", "away"),
-            ["offer_withdrawn c#1 a1 agent_unavailable"]
-        );
+        effects!(s.status("a1", "away"), ["offer_withdrawn c#1 a1 agent_unavailable"]);
         effects!(s.status("a1", "online"), ["offered c#1 a1"]);
     }
 
@@ -704,20 +568,11 @@ mod offers {
         s.online_agent("a2", 1);
         s.msg("c");
         let err = s.try_apply(s.accept_event("c#1", "a2")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid field 'agent': ticket \"c#1\" is not on offer to \"a2\""
-        );
+        assert_eq!(err.to_string(), "invalid field 'agent': ticket \"c#1\" is not on offer to \"a2\"");
         let err = s.try_apply(s.accept_event("c#1", "zz")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid field 'agent': unknown agent \"zz\""
-        );
+        assert_eq!(err.to_string(), "invalid field 'agent': unknown agent \"zz\"");
         let err = s.try_apply(s.accept_event("nope", "a1")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid field 'ticket': unknown ticket \"nope\""
-        );
+        assert_eq!(err.to_string(), "invalid field 'ticket': unknown ticket \"nope\"");
     }
 }
 
@@ -735,10 +590,7 @@ mod unavailable {
         s.msg("c3");
         effects!(
             s.status("a1", "offline"),
-            [
-                "offer_withdrawn c3#1 a1 agent_unavailable",
-                "unassigned c1#1 a1 agent_unavailable",
-            ]
+            ["offer_withdrawn c3#1 a1 agent_unavailable", "unassigned c1#1 a1 agent_unavailable",]
         );
         assert_eq!(s.assignee("e1").as_deref(), Some("a1"));
         assert_eq!(s.assignee("c2#1").as_deref(), Some("a1"));
@@ -775,10 +627,7 @@ mod unavailable {
         let mut s = Sim::default();
         s.online_agent("a1", 2);
         s.chat_with("c1", "a1");
-        effects!(
-            s.status("a1", "transfers_only"),
-            ["unassigned c1#1 a1 agent_unavailable"]
-        );
+        effects!(s.status("a1", "transfers_only"), ["unassigned c1#1 a1 agent_unavailable"]);
         effects!(s.status("a1", "offline"), []);
     }
 }
@@ -797,23 +646,14 @@ mod styles {
         s.accept("w#1", "a1");
         effects!(
             s.set("w#1", "solved"),
-            [
-                "status_changed w#1 open->solved agent",
-                "status_changed w#1 solved->closed style_close",
-            ]
+            ["status_changed w#1 open->solved agent", "status_changed w#1 solved->closed style_close",]
         );
         effects!(
             s.apply(s.message("w").via("web_widget").event()),
-            [
-                "ticket_created w#2 live_chat follow_up_of=w#1",
-                "offered w#2 a1",
-            ]
+            ["ticket_created w#2 live_chat follow_up_of=w#1", "offered w#2 a1",]
         );
         let err = s.try_apply(s.set_event("w#1", "open")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid field 'ticket': ticket \"w#1\" is closed"
-        );
+        assert_eq!(err.to_string(), "invalid field 'ticket': ticket \"w#1\" is closed");
     }
 
     #[test]
@@ -827,18 +667,12 @@ mod styles {
         s.set("r#1", "solved");
         effects!(
             s.at(59 * MIN).apply(m()),
-            [
-                "status_changed r#1 solved->open customer_reply",
-                "reopened r#1 a1",
-            ]
+            ["status_changed r#1 solved->open customer_reply", "reopened r#1 a1",]
         );
         s.set("r#1", "solved");
         // A later solve starts a new window: closes an hour after the second solve, not the first.
         effects!(s.at(59 * MIN + HOUR - 1).tick(), []);
-        effects!(
-            s.at(59 * MIN + HOUR).tick(),
-            ["status_changed r#1 solved->closed style_close"]
-        );
+        effects!(s.at(59 * MIN + HOUR).tick(), ["status_changed r#1 solved->closed style_close"]);
     }
 
     fn s_msg_returning(conv: &str) -> switchboard_core::Event {
@@ -872,22 +706,13 @@ mod styles {
         s.set("s#1", "solved");
         effects!(
             s.at(3 * DAY).msg("s"),
-            [
-                "status_changed s#1 solved->open customer_reply",
-                "reopened s#1 a1",
-            ]
+            ["status_changed s#1 solved->open customer_reply", "reopened s#1 a1",]
         );
         s.set("s#1", "solved");
         // Solving again does not restart the window.
         effects!(s.at(3 * DAY + HOUR).set("s#1", "solved"), []);
         let fx = s.at(10 * DAY).apply_timed(switchboard_core::Event::Tick);
-        assert_eq!(
-            fx,
-            vec![format!(
-                "+{} status_changed s#1 solved->closed style_close",
-                7 * DAY
-            )]
-        );
+        assert_eq!(fx, vec![format!("+{} status_changed s#1 solved->closed style_close", 7 * DAY)]);
     }
 
     #[test]
@@ -909,10 +734,7 @@ mod styles {
                 "offered s#1 night",
             ]
         );
-        assert_eq!(
-            s.engine.ticket(ACC, "s#1").unwrap().queue_time,
-            T0 + 9 * HOUR
-        );
+        assert_eq!(s.engine.ticket(ACC, "s#1").unwrap().queue_time, T0 + 9 * HOUR);
     }
 
     #[test]
@@ -935,10 +757,7 @@ mod styles {
             let fx = s.msg("c");
             assert_eq!(
                 fx,
-                vec![
-                    format!("status_changed c#1 {status}->open customer_reply"),
-                    "reopened c#1 a1".into()
-                ]
+                vec![format!("status_changed c#1 {status}->open customer_reply"), "reopened c#1 a1".into()]
             );
         }
     }
@@ -946,43 +765,22 @@ mod styles {
     #[test]
     fn style_comes_from_the_event_then_the_rules_then_the_default() {
         let mut s = Sim::default();
-        effects!(
-            s.apply(s.message("a").via("web_widget").event()),
-            ["ticket_created a#1 live_chat"]
-        );
+        effects!(s.apply(s.message("a").via("web_widget").event()), ["ticket_created a#1 live_chat"]);
         effects!(
             s.apply(s.message("b").via("web_widget").authenticated().event()),
             ["ticket_created b#1 live_chat_returning"]
         );
+        effects!(s.apply(s.message("c").via("mobile_sdk").event()), ["ticket_created c#1 social_messaging"]);
         effects!(
-            s.apply(s.message("c").via("mobile_sdk").event()),
-            ["ticket_created c#1 social_messaging"]
-        );
-        effects!(
-            s.apply(
-                s.message("d")
-                    .via("facebook_messenger")
-                    .authenticated()
-                    .event()
-            ),
+            s.apply(s.message("d").via("facebook_messenger").authenticated().event()),
             ["ticket_created d#1 social_messaging"]
         );
         effects!(
-            s.apply(
-                s.message("e")
-                    .via("web_widget")
-                    .style("social_messaging")
-                    .event()
-            ),
+            s.apply(s.message("e").via("web_widget").style("social_messaging").event()),
             ["ticket_created e#1 social_messaging"]
         );
-        let err = s
-            .try_apply(s.message("f").style("chatty").event())
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid field 'style': unknown style \"chatty\""
-        );
+        let err = s.try_apply(s.message("f").style("chatty").event()).unwrap_err();
+        assert_eq!(err.to_string(), "invalid field 'style': unknown style \"chatty\"");
     }
 
     #[test]
@@ -990,26 +788,15 @@ mod styles {
         let config = config_with(|p| {
             p.style_rules.insert(
                 0,
-                StyleRule {
-                    brand: Some(vec!["fastfood".into()]),
-                    style: 0,
-                    ..StyleRule::default()
-                },
+                StyleRule { brand: Some(vec!["fastfood".into()]), style: 0, ..StyleRule::default() },
             );
             p.style_rules.insert(
                 0,
-                StyleRule {
-                    account: Some(vec!["other".into()]),
-                    style: 1,
-                    ..StyleRule::default()
-                },
+                StyleRule { account: Some(vec!["other".into()]), style: 1, ..StyleRule::default() },
             );
         });
         let mut s = Sim::with_config(config);
-        effects!(
-            s.apply(s.message("a").brand("fastfood").event()),
-            ["ticket_created a#1 live_chat"]
-        );
+        effects!(s.apply(s.message("a").brand("fastfood").event()), ["ticket_created a#1 live_chat"]);
         s.in_account("other");
         effects!(
             s.apply(s.message("a").brand("fastfood").event()),
@@ -1024,19 +811,10 @@ mod styles {
         s.apply(s.message("w").via("web_widget").event());
         s.accept("w#1", "a1");
         s.set("w#1", "solved");
-        s.apply(
-            s.message("w")
-                .via("web_widget")
-                .priority(Priority::Urgent)
-                .skills(&["x"])
-                .event(),
-        );
+        s.apply(s.message("w").via("web_widget").priority(Priority::Urgent).skills(&["x"]).event());
         let t = s.engine.ticket(ACC, "w#2").unwrap();
         assert_eq!(t.priority, Priority::Urgent);
-        assert_eq!(
-            t.skills.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
-            vec!["x"]
-        );
+        assert_eq!(t.skills.iter().map(|x| x.to_string()).collect::<Vec<_>>(), vec!["x"]);
         assert_eq!(t.follow_up_of.as_deref(), Some("w#1"));
     }
 
@@ -1044,12 +822,7 @@ mod styles {
     fn later_messages_never_change_a_tickets_attributes() {
         let mut s = Sim::default();
         s.msg("c");
-        s.apply(
-            s.message("c")
-                .priority(Priority::Urgent)
-                .group("vip")
-                .event(),
-        );
+        s.apply(s.message("c").priority(Priority::Urgent).group("vip").event());
         let t = s.engine.ticket(ACC, "c#1").unwrap();
         assert_eq!((t.priority, t.group), (Priority::Normal, None));
     }
@@ -1063,56 +836,32 @@ mod tickets {
         let mut s = Sim::default();
         s.msg("c");
         let err = s.try_apply(s.set_event("c#1", "pending")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid field 'ticket': ticket \"c#1\" has no assignee"
-        );
+        assert_eq!(err.to_string(), "invalid field 'ticket': ticket \"c#1\" has no assignee");
         s.online_agent("a1", 1);
         let err = s.try_apply(s.set_event("c#1", "pending")).unwrap_err();
-        assert_eq!(
-            err,
-            EngineError::NoAssignee("c#1".into()),
-            "an offered ticket has no assignee yet"
-        );
+        assert_eq!(err, EngineError::NoAssignee("c#1".into()), "an offered ticket has no assignee yet");
         s.accept("c#1", "a1");
         effects!(s.set("c#1", "open"), []);
-        effects!(
-            s.set("c#1", "solved"),
-            ["status_changed c#1 open->solved agent"]
-        );
+        effects!(s.set("c#1", "solved"), ["status_changed c#1 open->solved agent"]);
         effects!(s.set("c#1", "solved"), []);
-        effects!(
-            s.set("c#1", "open"),
-            ["status_changed c#1 solved->open agent"]
-        );
+        effects!(s.set("c#1", "open"), ["status_changed c#1 solved->open agent"]);
     }
 
     #[test]
     fn duplicate_ticket_ids_are_refused() {
         let mut s = Sim::default();
         s.apply(s.new_ticket("c#2", "email").event());
-        let err = s
-            .try_apply(s.new_ticket("c#2", "messaging").event())
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid field 'ticket': ticket \"c#2\" already exists"
-        );
+        let err = s.try_apply(s.new_ticket("c#2", "messaging").event()).unwrap_err();
+        assert_eq!(err.to_string(), "invalid field 'ticket': ticket \"c#2\" already exists");
         s.agent("a1", &[], &[], &[("messaging", 1)]);
         s.status("a1", "online");
         s.apply(s.message("c").via("web_widget").event());
         s.accept("c#1", "a1");
         s.set("c#1", "solved"); // live chat: closed
         let err = s.try_apply(s.message("c").event()).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid field 'conversation': ticket \"c#2\" already exists"
-        );
+        assert_eq!(err.to_string(), "invalid field 'conversation': ticket \"c#2\" already exists");
         let err = s.try_apply(s.new_ticket("x", "fax").event()).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid field 'channel': unknown channel \"fax\""
-        );
+        assert_eq!(err.to_string(), "invalid field 'channel': unknown channel \"fax\"");
     }
 
     #[test]
@@ -1150,11 +899,7 @@ mod transfers {
             ["unassigned c#1 a1 transferred", "assigned c#1 a2",]
         );
         assert_eq!(s.ticket_status("c#1"), TicketStatus::Open);
-        assert_eq!(
-            s.load("a2", "messaging"),
-            2,
-            "spare capacity may go negative"
-        );
+        assert_eq!(s.load("a2", "messaging"), 2, "spare capacity may go negative");
         effects!(s.transfer_to_agent("c#1", "a2").unwrap(), []);
     }
 
@@ -1175,10 +920,7 @@ mod transfers {
         // A transfer counts as a real assignment for tie-breaks.
         assert!(s.engine.agent(ACC, "a2").unwrap().channels[0].last_assignment > 0);
         // Transfers ignore exclusions: a1 declined c#1 but can be given it.
-        effects!(
-            s.transfer_to_agent("c#1", "a1").unwrap(),
-            ["assigned c#1 a1"]
-        );
+        effects!(s.transfer_to_agent("c#1", "a1").unwrap(), ["assigned c#1 a1"]);
     }
 
     #[test]
@@ -1194,10 +936,7 @@ mod transfers {
         );
         assert_eq!(s.assignee("c#1").as_deref(), Some("a1"));
         let err = s.transfer_to_agent("c#1", "zz").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid field 'agent': unknown agent \"zz\""
-        );
+        assert_eq!(err.to_string(), "invalid field 'agent': unknown agent \"zz\"");
     }
 
     #[test]
@@ -1226,20 +965,13 @@ mod transfers {
         s.status("a2", "online");
         s.chat_with("c", "a1");
         s.set("c#1", "pending");
-        effects!(
-            s.transfer_to_group("c#1", "tier2"),
-            ["unassigned c#1 a1 transferred"]
-        );
+        effects!(s.transfer_to_group("c#1", "tier2"), ["unassigned c#1 a1 transferred"]);
         assert!(s.queued().is_empty());
         let err = s.try_apply(s.set_event("c#1", "solved")).unwrap_err();
         assert_eq!(err, EngineError::NoAssignee("c#1".into()));
         effects!(
             s.msg("c"),
-            [
-                "status_changed c#1 pending->open customer_reply",
-                "reopened c#1 -",
-                "offered c#1 a2",
-            ]
+            ["status_changed c#1 pending->open customer_reply", "reopened c#1 -", "offered c#1 a2",]
         );
     }
 
@@ -1265,15 +997,9 @@ mod isolation {
         s.in_account("globex");
         effects!(s.msg("c"), ["ticket_created c#1 social_messaging"]);
         let err = s.try_apply(s.accept_event("c#1", "a1")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid field 'agent': unknown agent \"a1\""
-        );
+        assert_eq!(err.to_string(), "invalid field 'agent': unknown agent \"a1\"");
         s.in_account(ACC);
-        effects!(
-            s.msg("c"),
-            ["ticket_created c#1 social_messaging", "offered c#1 a1"]
-        );
+        effects!(s.msg("c"), ["ticket_created c#1 social_messaging", "offered c#1 a1"]);
         assert_eq!(s.engine.stats("globex").unwrap().queued, 1);
     }
 
@@ -1344,17 +1070,12 @@ mod snapshot {
         let snap = s.engine.snapshot();
         let mut config = Config::default();
         config.channels.pop();
-        std::sync::Arc::make_mut(&mut config.defaults)
-            .channels
-            .pop();
+        std::sync::Arc::make_mut(&mut config.defaults).channels.pop();
         for u in &mut std::sync::Arc::make_mut(&mut config.defaults).unified_statuses {
             u.per_channel.pop();
         }
         let err = Engine::restore(config, &snap).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "snapshot: account \"acme\": channel \"talk\" is not configured"
-        );
+        assert_eq!(err.to_string(), "snapshot: account \"acme\": channel \"talk\" is not configured");
     }
 
     #[test]
@@ -1370,16 +1091,10 @@ mod snapshot {
         });
         let restored = Engine::restore(config, &snap).unwrap();
         restored.check_invariants().unwrap();
-        assert_eq!(
-            restored.ticket(ACC, "c1#1").unwrap().style.as_ref(),
-            "social_messaging"
-        );
+        assert_eq!(restored.ticket(ACC, "c1#1").unwrap().style.as_ref(), "social_messaging");
         assert_eq!(restored.ticket(ACC, "c2#1"), s.engine.ticket(ACC, "c2#1"));
         // And it carries on: solving c1 frees a1 for c2.
         s.engine = restored;
-        effects!(
-            s.set("c1#1", "pending"),
-            ["status_changed c1#1 open->pending agent", "offered c2#1 a1"]
-        );
+        effects!(s.set("c1#1", "pending"), ["status_changed c1#1 open->pending agent", "offered c2#1 a1"]);
     }
 }

@@ -9,8 +9,8 @@ use crate::v1;
 use std::fmt;
 use switchboard_core::view::{AccountStats, AgentView, QueueEntry, TicketView};
 use switchboard_core::{
-    AgentStatus, CustomerMessage, Effect, EffectKind, Event, Millis, NewTicket, Priority,
-    TicketAttrs, TicketStatus, TransferTarget,
+    AgentStatus, CustomerMessage, Effect, EffectKind, Event, Millis, NewTicket, Priority, TicketAttrs,
+    TicketStatus, TransferTarget,
 };
 
 /// Size limits for incoming fields.
@@ -24,10 +24,7 @@ pub struct FieldLimits {
 
 impl Default for FieldLimits {
     fn default() -> Self {
-        FieldLimits {
-            max_id_bytes: 256,
-            max_list_len: 64,
-        }
+        FieldLimits { max_id_bytes: 256, max_list_len: 64 }
     }
 }
 
@@ -49,17 +46,11 @@ impl fmt::Display for FieldError {
 impl std::error::Error for FieldError {}
 
 fn missing(field: &'static str) -> FieldError {
-    FieldError {
-        field,
-        message: format!("missing field '{field}'"),
-    }
+    FieldError { field, message: format!("missing field '{field}'") }
 }
 
 fn invalid(field: &'static str, what: impl fmt::Display) -> FieldError {
-    FieldError {
-        field,
-        message: format!("invalid field '{field}': {what}"),
-    }
+    FieldError { field, message: format!("invalid field '{field}': {what}") }
 }
 
 struct Check(FieldLimits);
@@ -67,10 +58,7 @@ struct Check(FieldLimits);
 impl Check {
     fn text(&self, field: &'static str, value: &str) -> Result<(), FieldError> {
         if value.len() > self.0.max_id_bytes {
-            return Err(invalid(
-                field,
-                format_args!("longer than {} bytes", self.0.max_id_bytes),
-            ));
+            return Err(invalid(field, format_args!("longer than {} bytes", self.0.max_id_bytes)));
         }
         Ok(())
     }
@@ -84,11 +72,7 @@ impl Check {
         Ok(value)
     }
 
-    fn opt_id(
-        &self,
-        field: &'static str,
-        value: Option<String>,
-    ) -> Result<Option<String>, FieldError> {
+    fn opt_id(&self, field: &'static str, value: Option<String>) -> Result<Option<String>, FieldError> {
         match value {
             None => Ok(None),
             Some(v) if v.is_empty() => Err(invalid(field, "expected a non-empty string")),
@@ -98,10 +82,7 @@ impl Check {
 
     fn list(&self, field: &'static str, values: Vec<String>) -> Result<Vec<String>, FieldError> {
         if values.len() > self.0.max_list_len {
-            return Err(invalid(
-                field,
-                format_args!("more than {} entries", self.0.max_list_len),
-            ));
+            return Err(invalid(field, format_args!("more than {} entries", self.0.max_list_len)));
         }
         for v in &values {
             if v.is_empty() {
@@ -116,10 +97,7 @@ impl Check {
         match value {
             None => Ok(Priority::default()),
             Some(p) => Priority::parse(&p).ok_or_else(|| {
-                invalid(
-                    "priority",
-                    format_args!("{p:?} is not one of low, normal, high, urgent"),
-                )
+                invalid("priority", format_args!("{p:?} is not one of low, normal, high, urgent"))
             }),
         }
     }
@@ -148,10 +126,7 @@ pub fn event_from_proto(e: v1::Event, limits: FieldLimits) -> Result<Incoming, F
             let groups = c.list("groups", a.groups)?;
             let skills = c.list("skills", a.skills)?;
             if a.capacity.len() > limits.max_list_len {
-                return Err(invalid(
-                    "capacity",
-                    format_args!("more than {} entries", limits.max_list_len),
-                ));
+                return Err(invalid("capacity", format_args!("more than {} entries", limits.max_list_len)));
             }
             let mut capacity: Vec<(String, u32)> = a.capacity.into_iter().collect();
             // A map has no order on the wire; sorting keeps the engine's input deterministic.
@@ -159,13 +134,7 @@ pub fn event_from_proto(e: v1::Event, limits: FieldLimits) -> Result<Incoming, F
             for (channel, _) in &capacity {
                 c.text("capacity", channel)?;
             }
-            Event::AgentUpserted {
-                account,
-                agent,
-                groups,
-                skills,
-                capacity,
-            }
+            Event::AgentUpserted { account, agent, groups, skills, capacity }
         }
         Kind::AgentStatus(s) => Event::AgentStatus {
             account: c.id("account", s.account)?,
@@ -173,17 +142,14 @@ pub fn event_from_proto(e: v1::Event, limits: FieldLimits) -> Result<Incoming, F
             status: c.id("status", s.status)?,
             channel: c.opt_id("channel", s.channel)?,
         },
-        Kind::AgentRemoved(r) => Event::AgentRemoved {
-            account: c.id("account", r.account)?,
-            agent: c.id("agent", r.agent)?,
-        },
+        Kind::AgentRemoved(r) => {
+            Event::AgentRemoved { account: c.id("account", r.account)?, agent: c.id("agent", r.agent)? }
+        }
         Kind::Message(m) => {
             let account = c.id("account", m.account)?;
             let conversation = c.id("conversation", m.conversation)?;
             let requester = c.id("requester", m.requester)?;
-            let channel = c
-                .opt_id("channel", m.channel)?
-                .unwrap_or_else(|| "messaging".into());
+            let channel = c.opt_id("channel", m.channel)?.unwrap_or_else(|| "messaging".into());
             let via = c.id("via", m.via)?;
             let attrs = TicketAttrs {
                 channel,
@@ -196,12 +162,7 @@ pub fn event_from_proto(e: v1::Event, limits: FieldLimits) -> Result<Incoming, F
                 optional_skills: c.list("optional_skills", m.optional_skills)?,
                 style: c.opt_id("style", m.style)?,
             };
-            Event::Message(CustomerMessage {
-                account,
-                conversation,
-                requester,
-                attrs,
-            })
+            Event::Message(CustomerMessage { account, conversation, requester, attrs })
         }
         Kind::TicketCreated(t) => {
             let account = c.id("account", t.account)?;
@@ -220,12 +181,7 @@ pub fn event_from_proto(e: v1::Event, limits: FieldLimits) -> Result<Incoming, F
                 authenticated: t.authenticated,
                 brand: c.opt_id("brand", t.brand)?,
             };
-            Event::TicketCreated(NewTicket {
-                account,
-                ticket,
-                requester,
-                attrs,
-            })
+            Event::TicketCreated(NewTicket { account, ticket, requester, attrs })
         }
         Kind::OfferAccepted(o) => Event::OfferAccepted {
             account: c.id("account", o.account)?,
@@ -244,16 +200,9 @@ pub fn event_from_proto(e: v1::Event, limits: FieldLimits) -> Result<Incoming, F
             let status = TicketStatus::parse(&name)
                 .filter(|st| TicketStatus::AGENT_SETTABLE.contains(st))
                 .ok_or_else(|| {
-                    invalid(
-                        "status",
-                        format_args!("{name:?} is not one of open, pending, on_hold, solved"),
-                    )
+                    invalid("status", format_args!("{name:?} is not one of open, pending, on_hold, solved"))
                 })?;
-            Event::TicketStatus {
-                account,
-                ticket,
-                status,
-            }
+            Event::TicketStatus { account, ticket, status }
         }
         Kind::TicketTransferred(t) => {
             let account = c.id("account", t.account)?;
@@ -264,57 +213,34 @@ pub fn event_from_proto(e: v1::Event, limits: FieldLimits) -> Result<Incoming, F
                 _ => {
                     return Err(FieldError {
                         field: "agent",
-                        message: "invalid field 'agent'/'group': exactly one of them is required"
-                            .into(),
+                        message: "invalid field 'agent'/'group': exactly one of them is required".into(),
                     });
                 }
             };
-            Event::TicketTransferred {
-                account,
-                ticket,
-                to,
-            }
+            Event::TicketTransferred { account, ticket, to }
         }
         Kind::Tick(_) => Event::Tick,
     };
-    Ok(Incoming {
-        at: e.at,
-        event_id,
-        event,
-    })
+    Ok(Incoming { at: e.at, event_id, event })
 }
 
 /// An engine event as an API event (for clients that read JSON Lines and send over gRPC).
 pub fn event_to_proto(at: Option<Millis>, event_id: Option<String>, event: Event) -> v1::Event {
     use v1::event::Kind;
     let kind = match event {
-        Event::AgentUpserted {
-            account,
-            agent,
-            groups,
-            skills,
-            capacity,
-        } => Kind::AgentUpserted(v1::AgentUpserted {
-            account,
-            agent,
-            groups,
-            skills,
-            capacity: capacity.into_iter().collect(),
-        }),
-        Event::AgentStatus {
-            account,
-            agent,
-            status,
-            channel,
-        } => Kind::AgentStatus(v1::AgentStatus {
-            account,
-            agent,
-            status,
-            channel,
-        }),
-        Event::AgentRemoved { account, agent } => {
-            Kind::AgentRemoved(v1::AgentRemoved { account, agent })
+        Event::AgentUpserted { account, agent, groups, skills, capacity } => {
+            Kind::AgentUpserted(v1::AgentUpserted {
+                account,
+                agent,
+                groups,
+                skills,
+                capacity: capacity.into_iter().collect(),
+            })
         }
+        Event::AgentStatus { account, agent, status, channel } => {
+            Kind::AgentStatus(v1::AgentStatus { account, agent, status, channel })
+        }
+        Event::AgentRemoved { account, agent } => Kind::AgentRemoved(v1::AgentRemoved { account, agent }),
         Event::Message(m) => Kind::Message(v1::Message {
             account: m.account,
             conversation: m.conversation,
@@ -343,56 +269,25 @@ pub fn event_to_proto(at: Option<Millis>, event_id: Option<String>, event: Event
             authenticated: t.attrs.authenticated,
             brand: t.attrs.brand,
         }),
-        Event::OfferAccepted {
-            account,
-            ticket,
-            agent,
-        } => Kind::OfferAccepted(v1::OfferAnswer {
-            account,
-            ticket,
-            agent,
-        }),
-        Event::OfferDeclined {
-            account,
-            ticket,
-            agent,
-        } => Kind::OfferDeclined(v1::OfferAnswer {
-            account,
-            ticket,
-            agent,
-        }),
-        Event::TicketStatus {
-            account,
-            ticket,
-            status,
-        } => Kind::TicketStatus(v1::TicketStatus {
-            account,
-            ticket,
-            status: status.as_str().into(),
-        }),
-        Event::TicketTransferred {
-            account,
-            ticket,
-            to,
-        } => {
+        Event::OfferAccepted { account, ticket, agent } => {
+            Kind::OfferAccepted(v1::OfferAnswer { account, ticket, agent })
+        }
+        Event::OfferDeclined { account, ticket, agent } => {
+            Kind::OfferDeclined(v1::OfferAnswer { account, ticket, agent })
+        }
+        Event::TicketStatus { account, ticket, status } => {
+            Kind::TicketStatus(v1::TicketStatus { account, ticket, status: status.as_str().into() })
+        }
+        Event::TicketTransferred { account, ticket, to } => {
             let (agent, group) = match to {
                 TransferTarget::Agent(a) => (Some(a), None),
                 TransferTarget::Group(g) => (None, Some(g)),
             };
-            Kind::TicketTransferred(v1::TicketTransferred {
-                account,
-                ticket,
-                agent,
-                group,
-            })
+            Kind::TicketTransferred(v1::TicketTransferred { account, ticket, agent, group })
         }
         Event::Tick => Kind::Tick(v1::Tick {}),
     };
-    v1::Event {
-        at,
-        event_id,
-        kind: Some(kind),
-    }
+    v1::Event { at, event_id, kind: Some(kind) }
 }
 
 /// An effect as the API shows it.
@@ -406,11 +301,7 @@ pub fn effect_to_proto(e: &Effect) -> v1::Effect {
     };
     let s = |x: &str| Some(x.to_string());
     match &e.kind {
-        EffectKind::TicketCreated {
-            conversation,
-            style,
-            follow_up_of,
-        } => {
+        EffectKind::TicketCreated { conversation, style, follow_up_of } => {
             out.conversation = conversation.as_deref().map(String::from);
             out.style = s(style);
             out.follow_up_of = follow_up_of.as_deref().map(String::from);
@@ -555,17 +446,11 @@ mod tests {
     }
 
     fn event(kind: v1::event::Kind) -> v1::Event {
-        v1::Event {
-            at: None,
-            event_id: None,
-            kind: Some(kind),
-        }
+        v1::Event { at: None, event_id: None, kind: Some(kind) }
     }
 
     fn err(kind: v1::event::Kind) -> String {
-        event_from_proto(event(kind), FieldLimits::default())
-            .unwrap_err()
-            .message
+        event_from_proto(event(kind), FieldLimits::default()).unwrap_err().message
     }
 
     #[test]
@@ -609,31 +494,19 @@ mod tests {
     fn bad_fields_are_named() {
         use v1::event::Kind;
         assert_eq!(
-            err(Kind::Message(v1::Message {
-                requester: String::new(),
-                ..message()
-            })),
+            err(Kind::Message(v1::Message { requester: String::new(), ..message() })),
             "missing field 'requester'"
         );
         assert_eq!(
-            err(Kind::Message(v1::Message {
-                priority: Some("asap".into()),
-                ..message()
-            })),
+            err(Kind::Message(v1::Message { priority: Some("asap".into()), ..message() })),
             "invalid field 'priority': \"asap\" is not one of low, normal, high, urgent"
         );
         assert_eq!(
-            err(Kind::Message(v1::Message {
-                conversation: "x".repeat(257),
-                ..message()
-            })),
+            err(Kind::Message(v1::Message { conversation: "x".repeat(257), ..message() })),
             "invalid field 'conversation': longer than 256 bytes"
         );
         assert_eq!(
-            err(Kind::Message(v1::Message {
-                skills: vec!["s".into(); 65],
-                ..message()
-            })),
+            err(Kind::Message(v1::Message { skills: vec!["s".into(); 65], ..message() })),
             "invalid field 'skills': more than 64 entries"
         );
         assert_eq!(
@@ -655,9 +528,7 @@ mod tests {
         );
         let none = v1::Event::default();
         assert_eq!(
-            event_from_proto(none, FieldLimits::default())
-                .unwrap_err()
-                .message,
+            event_from_proto(none, FieldLimits::default()).unwrap_err().message,
             "missing field 'type'"
         );
     }

@@ -11,6 +11,5 @@ pub mod v1 {
     tonic::include_proto!("switchboard.v1");
 
     /// The encoded `FileDescriptorSet` of the API, for gRPC server reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] =
-        tonic::include_file_descriptor_set!("switchboard_descriptor");
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("switchboard_descriptor");
 }

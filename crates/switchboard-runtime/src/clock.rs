@@ -23,13 +23,8 @@ pub struct MonotonicClock {
 impl MonotonicClock {
     /// A clock anchored at the current wall-clock time.
     pub fn new() -> Self {
-        let anchor_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as Millis);
-        MonotonicClock {
-            anchor_ms,
-            anchor: Instant::now(),
-        }
+        let anchor_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis);
+        MonotonicClock { anchor_ms, anchor: Instant::now() }
     }
 }
 
@@ -52,10 +47,7 @@ mod tests {
     #[test]
     fn starts_near_the_wall_clock_and_never_goes_back() {
         let c = MonotonicClock::new();
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as Millis;
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as Millis;
         let a = c.now_ms();
         assert!(a.abs_diff(wall) < 1000, "{a} vs {wall}");
         std::thread::sleep(std::time::Duration::from_millis(5));

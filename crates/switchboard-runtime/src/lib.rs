@@ -80,11 +80,7 @@ pub struct Refusal {
 
 impl From<EngineError> for Refusal {
     fn from(e: EngineError) -> Self {
-        Refusal {
-            class: e.class(),
-            field: Some(e.field()),
-            message: e.to_string(),
-        }
+        Refusal { class: e.class(), field: Some(e.field()), message: e.to_string() }
     }
 }
 
@@ -106,10 +102,7 @@ pub struct Pending {
 impl Pending {
     /// Waits for the outcome.
     pub async fn wait(self) -> Result<Applied, IngestError> {
-        let mut out = Applied {
-            at: 0,
-            effects: Vec::new(),
-        };
+        let mut out = Applied { at: 0, effects: Vec::new() };
         for rx in self.replies {
             let applied = rx.await.map_err(|_| IngestError::Stopped)??;
             out.at = out.at.max(applied.at);
@@ -144,18 +137,13 @@ struct Inner {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime")
-            .field("shards", &self.inner.shards.len())
-            .finish()
+        f.debug_struct("Runtime").field("shards", &self.inner.shards.len()).finish()
     }
 }
 
 impl Runtime {
     /// Starts the shard threads with the wall clock.
-    pub fn start(
-        config: Config,
-        options: Options,
-    ) -> Result<Runtime, switchboard_core::config::ConfigError> {
+    pub fn start(config: Config, options: Options) -> Result<Runtime, switchboard_core::config::ConfigError> {
         Self::start_with_clock(config, options, Arc::new(MonotonicClock::new()))
     }
 
@@ -167,10 +155,7 @@ impl Runtime {
     ) -> Result<Runtime, switchboard_core::config::ConfigError> {
         config.check()?;
         let config = Arc::new(config);
-        let metrics = Arc::new(Metrics::new(
-            config.channels.clone(),
-            options.per_account_metrics,
-        ));
+        let metrics = Arc::new(Metrics::new(config.channels.clone(), options.per_account_metrics));
         let (effects, _) = broadcast::channel(options.watch_buffer.max(1));
         let shards = (0..options.shards.max(1))
             .map(|i| {
@@ -184,15 +169,7 @@ impl Runtime {
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Runtime {
-            inner: Arc::new(Inner {
-                shards,
-                effects,
-                metrics,
-                config,
-                clock,
-            }),
-        })
+        Ok(Runtime { inner: Arc::new(Inner { shards, effects, metrics, config, clock }) })
     }
 
     /// The metrics the runtime updates.
@@ -230,43 +207,71 @@ impl Runtime {
 
     /// Queues an event now and returns the future of its outcome. Events submitted one after
     /// another are applied in that order (per account), so a caller can keep many in flight, e.g.
-    /// to pipeline a stream, without awaiting each before sending the next.
+    /// to pipeline a stream, without awaiting each before sending the next. A full shard refuses
+    /// at once with [`IngestError::Saturated`].
     pub fn submit(&self, event: Event, at: Option<Millis>) -> Result<Pending, IngestError> {
-        let shards = match event.account() {
-            Some(account) => vec![self.shard_of(account)],
-            // A tick belongs to no account: every shard moves its time.
-            None => (0..self.inner.shards.len()).collect(),
-        };
-        let mut replies = Vec::with_capacity(shards.len());
-        let mut event = Some(event);
-        for (i, &shard) in shards.iter().enumerate() {
-            let ev = if i + 1 == shards.len() {
-                event.take()
-            } else {
-                event.clone()
-            };
-            let (reply, rx) = oneshot::channel();
-            self.send(
-                shard,
-                Command::Apply {
-                    event: Box::new(ev.expect("one event per shard")),
-                    at,
-                    reply,
-                },
-            )?;
-            replies.push(rx);
-        }
-        Ok(Pending { replies })
+        self.try_submit(Box::new(event), at).map_err(|(e, _)| self.refused(e))
     }
 
-    fn send(&self, shard: usize, cmd: Command) -> Result<(), IngestError> {
-        self.inner.shards[shard].send(cmd).map_err(|full| {
-            if full {
-                self.inner.metrics.saturated.inc();
-                IngestError::Saturated(shard)
-            } else {
-                IngestError::Stopped
+    /// Like [`Runtime::submit`], but waits up to `patience` for room in a full shard instead of
+    /// refusing: for streams, whose backpressure is to stop reading while they wait.
+    pub async fn submit_patiently(
+        &self,
+        event: Event,
+        at: Option<Millis>,
+        patience: std::time::Duration,
+    ) -> Result<Pending, IngestError> {
+        let mut event = Box::new(event);
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            match self.try_submit(event, at) {
+                Ok(pending) => return Ok(pending),
+                Err((IngestError::Saturated(_), Some(back))) if tokio::time::Instant::now() < deadline => {
+                    event = back;
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                Err((e, _)) => return Err(self.refused(e)),
             }
+        }
+    }
+
+    fn refused(&self, e: IngestError) -> IngestError {
+        if matches!(e, IngestError::Saturated(_)) {
+            self.inner.metrics.saturated.inc();
+        }
+        e
+    }
+
+    /// Queues an event; on failure gives the event back when it was not sent anywhere.
+    fn try_submit(
+        &self,
+        event: Box<Event>,
+        at: Option<Millis>,
+    ) -> Result<Pending, (IngestError, Option<Box<Event>>)> {
+        let Some(account) = event.account() else {
+            // A tick belongs to no account: every shard moves its time.
+            let mut replies = Vec::with_capacity(self.inner.shards.len());
+            for shard in 0..self.inner.shards.len() {
+                let (reply, rx) = oneshot::channel();
+                let cmd = Command::Apply { event: event.clone(), at, reply };
+                self.send(shard, cmd).map_err(|(e, _)| (e, None))?;
+                replies.push(rx);
+            }
+            return Ok(Pending { replies });
+        };
+        let shard = self.shard_of(account);
+        let (reply, rx) = oneshot::channel();
+        match self.send(shard, Command::Apply { event, at, reply }) {
+            Ok(()) => Ok(Pending { replies: vec![rx] }),
+            Err((e, Command::Apply { event, .. })) => Err((e, Some(event))),
+            Err((e, Command::Query(_))) => Err((e, None)),
+        }
+    }
+
+    fn send(&self, shard: usize, cmd: Command) -> Result<(), (IngestError, Command)> {
+        self.inner.shards[shard].send(cmd).map_err(|(full, cmd)| {
+            let e = if full { IngestError::Saturated(shard) } else { IngestError::Stopped };
+            (e, cmd)
         })
     }
 
@@ -280,7 +285,7 @@ impl Runtime {
         let job = Box::new(move |engine: &Engine| {
             let _ = reply.send(f(engine));
         });
-        self.send(self.shard_of(account), Command::Query(job))?;
+        self.send(self.shard_of(account), Command::Query(job)).map_err(|(e, _)| self.refused(e))?;
         rx.await.map_err(|_| IngestError::Stopped)
     }
 
@@ -299,7 +304,8 @@ impl Runtime {
                 Command::Query(Box::new(move |engine: &Engine| {
                     let _ = reply.send(f(engine));
                 })),
-            )?;
+            )
+            .map_err(|(e, _)| self.refused(e))?;
             receivers.push(rx);
         }
         let mut out = Vec::with_capacity(receivers.len());
@@ -313,11 +319,7 @@ impl Runtime {
     pub async fn all_stats(&self) -> Result<Vec<AccountStats>, IngestError> {
         let per_shard = self
             .query_all(|engine| {
-                engine
-                    .account_names()
-                    .iter()
-                    .filter_map(|a| engine.stats(a))
-                    .collect::<Vec<_>>()
+                engine.account_names().iter().filter_map(|a| engine.stats(a)).collect::<Vec<_>>()
             })
             .await?;
         Ok(per_shard.into_iter().flatten().collect())

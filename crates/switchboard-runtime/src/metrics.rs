@@ -10,8 +10,8 @@
 //! Prometheus scrapes.
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use std::sync::Arc;
 use switchboard_core::view::AccountStats;
@@ -20,14 +20,13 @@ use switchboard_core::{AgentStatus, Effect, EffectKind, Engine, Millis, Priority
 /// Buckets for waits measured in seconds, from a millisecond to an hour: routing decisions take
 /// microseconds, but a ticket may wait minutes in the queue for an agent.
 const WAIT_BUCKETS: &[f64] = &[
-    0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
-    1800.0, 3600.0,
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+    3600.0,
 ];
 
 /// Buckets for request latencies in seconds.
 const LATENCY_BUCKETS: &[f64] = &[
-    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1.0, 2.5,
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
 /// How an ingested event ended, for `switchboard_events_total{result}`.
@@ -106,13 +105,7 @@ impl Metrics {
             r.register(Box::new(g.clone())).expect("registered once");
             g
         }
-        fn histogram(
-            r: &Registry,
-            name: &str,
-            help: &str,
-            b: &[f64],
-            labels: &[&str],
-        ) -> HistogramVec {
+        fn histogram(r: &Registry, name: &str, help: &str, b: &[f64], labels: &[&str]) -> HistogramVec {
             let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(b.to_vec()), labels)
                 .expect("valid metric");
             r.register(Box::new(h.clone())).expect("registered once");
@@ -120,34 +113,25 @@ impl Metrics {
         }
         let r = &registry;
         let queue_oldest_wait = GaugeVec::new(
-            Opts::new(
-                "switchboard_queue_oldest_wait_seconds",
-                "Longest current wait among waiting tickets",
-            ),
+            Opts::new("switchboard_queue_oldest_wait_seconds", "Longest current wait among waiting tickets"),
             &l(&["channel", "priority"]),
         )
         .expect("valid metric");
-        r.register(Box::new(queue_oldest_wait.clone()))
-            .expect("registered once");
+        r.register(Box::new(queue_oldest_wait.clone())).expect("registered once");
         let single = |name: &str, help: &str| {
             let c = IntCounter::new(name, help).expect("valid metric");
             r.register(Box::new(c.clone())).expect("registered once");
             c
         };
-        let watchers = IntGauge::new("switchboard_watchers", "Open WatchEffects streams")
-            .expect("valid metric");
-        r.register(Box::new(watchers.clone()))
-            .expect("registered once");
+        let watchers =
+            IntGauge::new("switchboard_watchers", "Open WatchEffects streams").expect("valid metric");
+        r.register(Box::new(watchers.clone())).expect("registered once");
         let build = IntGaugeVec::new(
-            Opts::new(
-                "switchboard_build_info",
-                "Always 1; labelled with the running version",
-            ),
+            Opts::new("switchboard_build_info", "Always 1; labelled with the running version"),
             &["version"],
         )
         .expect("valid metric");
-        r.register(Box::new(build.clone()))
-            .expect("registered once");
+        r.register(Box::new(build.clone())).expect("registered once");
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         Metrics {
             per_account,
@@ -158,12 +142,7 @@ impl Metrics {
                 "Events ingested, by type and result",
                 &l(&["type", "result"]),
             ),
-            effects: counter(
-                r,
-                "switchboard_effects_total",
-                "Effects emitted, by type",
-                &l(&["type"]),
-            ),
+            effects: counter(r, "switchboard_effects_total", "Effects emitted, by type", &l(&["type"])),
             offers: counter(
                 r,
                 "switchboard_offers_total",
@@ -209,12 +188,7 @@ impl Metrics {
                 "Tickets counting against agents' capacity on the channel",
                 &l(&["channel"]),
             ),
-            tickets: gauge(
-                r,
-                "switchboard_tickets",
-                "Tickets by status",
-                &l(&["status"]),
-            ),
+            tickets: gauge(r, "switchboard_tickets", "Tickets by status", &l(&["status"])),
             reopens: counter(
                 r,
                 "switchboard_reopens_total",
@@ -283,24 +257,18 @@ impl Metrics {
 
     /// Counts one ingested event.
     pub fn event(&self, account: &str, event_type: &str, result: EventResult) {
-        self.events
-            .with_label_values(&self.with(account, &[event_type, result.as_str()]))
-            .inc();
+        self.events.with_label_values(&self.with(account, &[event_type, result.as_str()])).inc();
     }
 
     /// Counts one refused event; `reason` is a short stable name (`not_found`, `invalid_argument`, ...).
     pub fn rejection(&self, account: &str, reason: &str) {
-        self.rejected
-            .with_label_values(&self.with(account, &[reason]))
-            .inc();
+        self.rejected.with_label_values(&self.with(account, &[reason])).inc();
     }
 
     /// Counts an accepted offer (the effects alone do not always show it: a requeued open ticket
     /// accepted gives `assigned` only).
     pub fn offer_accepted(&self, account: &str) {
-        self.offers
-            .with_label_values(&self.with(account, &["accepted"]))
-            .inc();
+        self.offers.with_label_values(&self.with(account, &["accepted"])).inc();
     }
 
     /// Records what a batch of effects says: counts, offer outcomes, waits, reopens, follow-ups and
@@ -309,40 +277,24 @@ impl Metrics {
     pub fn effects(&self, engine: &Engine, effects: &[Effect], transferred: Option<&str>) {
         for e in effects {
             let account = &*e.account;
-            self.effects
-                .with_label_values(&self.with(account, &[e.kind.type_name()]))
-                .inc();
+            self.effects.with_label_values(&self.with(account, &[e.kind.type_name()])).inc();
             match &e.kind {
                 EffectKind::Offered { .. } => self.wait(engine, e, &self.queue_to_offer),
                 EffectKind::Assigned { .. } if transferred != Some(&*e.ticket) => {
                     self.wait(engine, e, &self.queue_to_assignment)
                 }
                 EffectKind::OfferWithdrawn { reason, .. } => {
-                    self.offers
-                        .with_label_values(&self.with(account, &[reason.as_str()]))
-                        .inc();
+                    self.offers.with_label_values(&self.with(account, &[reason.as_str()])).inc();
                 }
                 EffectKind::Reopened { .. } => {
                     if let Some(b) = engine.ticket_brief(account, &e.ticket) {
-                        self.reopens
-                            .with_label_values(&self.with(account, &[&b.style]))
-                            .inc();
+                        self.reopens.with_label_values(&self.with(account, &[&b.style])).inc();
                     }
                 }
-                EffectKind::TicketCreated {
-                    follow_up_of: Some(_),
-                    style,
-                    ..
-                } => {
-                    self.follow_ups
-                        .with_label_values(&self.with(account, &[style]))
-                        .inc();
+                EffectKind::TicketCreated { follow_up_of: Some(_), style, .. } => {
+                    self.follow_ups.with_label_values(&self.with(account, &[style])).inc();
                 }
-                EffectKind::StatusChanged {
-                    to: TicketStatus::Closed,
-                    reason,
-                    ..
-                } => {
+                EffectKind::StatusChanged { to: TicketStatus::Closed, reason, .. } => {
                     if let Some(b) = engine.ticket_brief(account, &e.ticket) {
                         self.closes
                             .with_label_values(&self.with(account, &[&b.style, reason.as_str()]))
@@ -360,9 +312,7 @@ impl Metrics {
         };
         let channel = self.channels.get(b.channel).map_or("", |c| c);
         let seconds = e.at.saturating_sub(b.queue_time) as f64 / 1000.0;
-        family
-            .with_label_values(&self.with(&e.account, &[channel, b.priority.as_str()]))
-            .observe(seconds);
+        family.with_label_values(&self.with(&e.account, &[channel, b.priority.as_str()])).observe(seconds);
     }
 
     /// Sets the state gauges from every account's stats, at time `now`.
@@ -395,17 +345,11 @@ impl Metrics {
                     .with_label_values(&self.with(account, &[name, status.as_str()]))
                     .set(i64::from(cs.agents_by_status[i]));
             }
-            self.capacity
-                .with_label_values(&self.with(account, &[name]))
-                .set(cs.online_capacity as i64);
-            self.load
-                .with_label_values(&self.with(account, &[name]))
-                .set(cs.load as i64);
+            self.capacity.with_label_values(&self.with(account, &[name])).set(cs.online_capacity as i64);
+            self.load.with_label_values(&self.with(account, &[name])).set(cs.load as i64);
             for p in Priority::ALL {
                 let labels = self.with(account, &[name, p.as_str()]);
-                self.queue_depth
-                    .with_label_values(&labels)
-                    .set(i64::from(cs.queued_by_priority[p as usize]));
+                self.queue_depth.with_label_values(&labels).set(i64::from(cs.queued_by_priority[p as usize]));
                 let oldest = cs.oldest_queue_time_by_priority[p as usize];
                 let wait = oldest.map_or(0.0, |t| now.saturating_sub(t) as f64 / 1000.0);
                 self.queue_oldest_wait.with_label_values(&labels).set(wait);
@@ -433,13 +377,11 @@ fn add(total: &mut AccountStats, s: &AccountStats) {
         t.offered += c.offered;
         for i in 0..4 {
             t.queued_by_priority[i] += c.queued_by_priority[i];
-            t.oldest_queue_time_by_priority[i] = match (
-                t.oldest_queue_time_by_priority[i],
-                c.oldest_queue_time_by_priority[i],
-            ) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            t.oldest_queue_time_by_priority[i] =
+                match (t.oldest_queue_time_by_priority[i], c.oldest_queue_time_by_priority[i]) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
         }
     }
 }

@@ -15,11 +15,7 @@ use tokio::sync::{broadcast, oneshot};
 /// Work for a shard.
 pub(crate) enum Command {
     /// Apply an event at its own time, or at the arrival time when `at` is `None`.
-    Apply {
-        event: Box<Event>,
-        at: Option<Millis>,
-        reply: oneshot::Sender<Result<Applied, IngestError>>,
-    },
+    Apply { event: Box<Event>, at: Option<Millis>, reply: oneshot::Sender<Result<Applied, IngestError>> },
     /// Read the engine between two events.
     Query(Box<dyn FnOnce(&Engine) + Send>),
 }
@@ -53,26 +49,22 @@ impl Shard {
             max_future_skew_ms: options.max_future_skew_ms,
             running: running.clone(),
         };
-        let thread = std::thread::Builder::new()
-            .name(format!("shard-{index}"))
-            .spawn(move || worker.run())
-            .map_err(|e| {
-                switchboard_core::config::ConfigError(format!("cannot start shard thread: {e}"))
-            })?;
-        Ok(Shard {
-            tx: RwLock::new(Some(tx)),
-            thread: Mutex::new(Some(thread)),
-            running,
-        })
+        let thread =
+            std::thread::Builder::new().name(format!("shard-{index}")).spawn(move || worker.run()).map_err(
+                |e| switchboard_core::config::ConfigError(format!("cannot start shard thread: {e}")),
+            )?;
+        Ok(Shard { tx: RwLock::new(Some(tx)), thread: Mutex::new(Some(thread)), running })
     }
 
-    /// Queues a command; `Err(true)` when the queue is full, `Err(false)` when stopped.
-    pub fn send(&self, cmd: Command) -> Result<(), bool> {
+    /// Queues a command; when it cannot, gives it back with whether the queue was full (rather
+    /// than the shard stopped).
+    pub fn send(&self, cmd: Command) -> Result<(), (bool, Command)> {
         match self.tx.read().as_ref() {
-            None => Err(false),
-            Some(tx) => tx
-                .try_send(cmd)
-                .map_err(|e| matches!(e, TrySendError::Full(_))),
+            None => Err((false, cmd)),
+            Some(tx) => tx.try_send(cmd).map_err(|e| match e {
+                TrySendError::Full(cmd) => (true, cmd),
+                TrySendError::Disconnected(cmd) => (false, cmd),
+            }),
         }
     }
 
@@ -138,8 +130,7 @@ impl Worker {
         let wall = self.clock.now_ms();
         if let Some(at) = at {
             if at > wall.saturating_add(self.max_future_skew_ms) {
-                self.metrics
-                    .event(&account, type_name, EventResult::Rejected);
+                self.metrics.event(&account, type_name, EventResult::Rejected);
                 self.metrics.rejection(&account, "at_ahead");
                 return Err(IngestError::Refused(Refusal {
                     class: ErrorClass::InvalidArgument,
@@ -164,16 +155,14 @@ impl Worker {
         self.publish(&effects);
         match result {
             Ok(()) => {
-                self.metrics
-                    .event(&account, type_name, EventResult::Accepted);
+                self.metrics.event(&account, type_name, EventResult::Accepted);
                 if matches!(event, Event::OfferAccepted { .. }) {
                     self.metrics.offer_accepted(&account);
                 }
                 Ok(Applied { at, effects })
             }
             Err(e) => {
-                self.metrics
-                    .event(&account, type_name, EventResult::Rejected);
+                self.metrics.event(&account, type_name, EventResult::Rejected);
                 self.metrics.rejection(&account, class_name(e.class()));
                 Err(IngestError::Refused(e.into()))
             }

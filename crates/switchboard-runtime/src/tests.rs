@@ -9,10 +9,7 @@ fn config(offer_timeout_ms: Millis) -> Config {
 }
 
 fn options(shards: usize) -> Options {
-    Options {
-        shards,
-        ..Options::default()
-    }
+    Options { shards, ..Options::default() }
 }
 
 fn agent(account: &str, id: &str) -> Event {
@@ -26,12 +23,7 @@ fn agent(account: &str, id: &str) -> Event {
 }
 
 fn online(account: &str, id: &str) -> Event {
-    Event::AgentStatus {
-        account: account.into(),
-        agent: id.into(),
-        status: "online".into(),
-        channel: None,
-    }
+    Event::AgentStatus { account: account.into(), agent: id.into(), status: "online".into(), channel: None }
 }
 
 fn message(account: &str, conversation: &str) -> Event {
@@ -39,11 +31,7 @@ fn message(account: &str, conversation: &str) -> Event {
         account: account.into(),
         conversation: conversation.into(),
         requester: "r".into(),
-        attrs: TicketAttrs {
-            channel: "messaging".into(),
-            via: "whatsapp".into(),
-            ..TicketAttrs::default()
-        },
+        attrs: TicketAttrs { channel: "messaging".into(), via: "whatsapp".into(), ..TicketAttrs::default() },
     })
 }
 
@@ -58,26 +46,16 @@ async fn ingest_returns_the_effects_and_queries_see_the_state() {
     rt.ingest(online("acme", "a1"), None).await.unwrap();
     let applied = rt.ingest(message("acme", "c"), None).await.unwrap();
     assert_eq!(types(&applied.effects), vec!["ticket_created", "offered"]);
-    let t = rt
-        .query("acme", |e| e.ticket("acme", "c#1"))
-        .await
-        .unwrap()
-        .unwrap();
+    let t = rt.query("acme", |e| e.ticket("acme", "c#1")).await.unwrap().unwrap();
     assert_eq!(t.offered_to.as_deref(), Some("a1"));
     let err = rt
         .ingest(
-            Event::OfferAccepted {
-                account: "acme".into(),
-                ticket: "c#1".into(),
-                agent: "zz".into(),
-            },
+            Event::OfferAccepted { account: "acme".into(), ticket: "c#1".into(), agent: "zz".into() },
             None,
         )
         .await
         .unwrap_err();
-    let IngestError::Refused(r) = err else {
-        panic!("{err:?}")
-    };
+    let IngestError::Refused(r) = err else { panic!("{err:?}") };
     assert_eq!(r.class, ErrorClass::NotFound);
     assert_eq!(r.field, Some("agent"));
     assert_eq!(r.message, "invalid field 'agent': unknown agent \"zz\"");
@@ -113,46 +91,20 @@ use std::time::Duration;
 async fn an_event_too_far_ahead_of_the_clock_is_refused_and_time_never_goes_back() {
     let rt = Runtime::start(config(30_000), options(1)).unwrap();
     let now = rt.now();
-    let err = rt
-        .ingest(agent("acme", "a1"), Some(now + 60_000))
-        .await
-        .unwrap_err();
+    let err = rt.ingest(agent("acme", "a1"), Some(now + 60_000)).await.unwrap_err();
     assert!(err.to_string().contains("invalid field 'at'"), "{err}");
-    assert!(
-        err.to_string().contains("ahead of the daemon's clock"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("ahead of the daemon's clock"), "{err}");
     let first = rt.ingest(agent("acme", "a1"), None).await.unwrap();
-    let late = rt
-        .ingest(agent("acme", "a1"), Some(now - 60_000))
-        .await
-        .unwrap();
-    assert_eq!(
-        late.at, first.at,
-        "an earlier `at` is applied at the engine's current time"
-    );
-    let given = rt
-        .ingest(agent("acme", "a1"), Some(now + 1_000))
-        .await
-        .unwrap();
-    assert_eq!(
-        given.at,
-        now + 1_000,
-        "a slightly early clock on the client is fine"
-    );
+    let late = rt.ingest(agent("acme", "a1"), Some(now - 60_000)).await.unwrap();
+    assert_eq!(late.at, first.at, "an earlier `at` is applied at the engine's current time");
+    let given = rt.ingest(agent("acme", "a1"), Some(now + 1_000)).await.unwrap();
+    assert_eq!(given.at, now + 1_000, "a slightly early clock on the client is fine");
     rt.shutdown();
 }
 
 #[tokio::test]
 async fn a_full_shard_says_saturated_instead_of_buffering() {
-    let rt = Runtime::start(
-        config(30_000),
-        Options {
-            shard_queue: 2,
-            ..options(1)
-        },
-    )
-    .unwrap();
+    let rt = Runtime::start(config(30_000), Options { shard_queue: 2, ..options(1) }).unwrap();
     // Hold the shard in a query until told to go on.
     let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
     let holder = rt.clone();
@@ -184,19 +136,10 @@ async fn a_full_shard_says_saturated_instead_of_buffering() {
 
 #[tokio::test]
 async fn a_slow_watcher_is_told_how_many_effects_it_missed() {
-    let rt = Runtime::start(
-        config(30_000),
-        Options {
-            watch_buffer: 4,
-            ..options(1)
-        },
-    )
-    .unwrap();
+    let rt = Runtime::start(config(30_000), Options { watch_buffer: 4, ..options(1) }).unwrap();
     let mut slow = rt.subscribe();
     for i in 0..10 {
-        rt.ingest(message("acme", &format!("c{i}")), None)
-            .await
-            .unwrap();
+        rt.ingest(message("acme", &format!("c{i}")), None).await.unwrap();
     }
     match slow.recv().await {
         Err(RecvError::Lagged(n)) => assert_eq!(n, 6),
@@ -214,10 +157,7 @@ async fn accounts_spread_over_shards_and_stay_isolated() {
     }
     let per_shard = rt.query_all(|e| e.account_names().len()).await.unwrap();
     assert_eq!(per_shard.iter().sum::<usize>(), 20);
-    assert!(
-        per_shard.iter().filter(|&&n| n > 0).count() >= 2,
-        "{per_shard:?}"
-    );
+    assert!(per_shard.iter().filter(|&&n| n > 0).count() >= 2, "{per_shard:?}");
     let stats = rt.all_stats().await.unwrap();
     assert_eq!(stats.len(), 20);
     assert!(stats.iter().all(|s| s.agents == 1));
@@ -232,10 +172,7 @@ async fn after_shutdown_ingest_says_stopped() {
     assert!(rt.is_running());
     rt.shutdown();
     assert!(!rt.is_running());
-    assert_eq!(
-        rt.ingest(agent("acme", "a"), None).await.unwrap_err(),
-        IngestError::Stopped
-    );
+    assert_eq!(rt.ingest(agent("acme", "a"), None).await.unwrap_err(), IngestError::Stopped);
 }
 
 #[tokio::test]
@@ -247,11 +184,7 @@ async fn metrics_describe_what_happened() {
     rt.ingest(message("acme", "d"), None).await.unwrap();
     rt.ingest(message("acme", "e"), None).await.unwrap();
     rt.ingest(
-        Event::OfferDeclined {
-            account: "acme".into(),
-            ticket: "c#1".into(),
-            agent: "a1".into(),
-        },
+        Event::OfferDeclined { account: "acme".into(), ticket: "c#1".into(), agent: "a1".into() },
         None,
     )
     .await
@@ -278,20 +211,11 @@ async fn metrics_describe_what_happened() {
 
 #[tokio::test]
 async fn per_account_labels_when_asked() {
-    let rt = Runtime::start(
-        config(30_000),
-        Options {
-            per_account_metrics: true,
-            ..options(1)
-        },
-    )
-    .unwrap();
+    let rt = Runtime::start(config(30_000), Options { per_account_metrics: true, ..options(1) }).unwrap();
     rt.ingest(message("acme", "c"), None).await.unwrap();
     let text = rt.render_metrics().await.unwrap();
     assert!(
-        text.contains(
-            "switchboard_events_total{account=\"acme\",result=\"accepted\",type=\"message\"} 1"
-        ),
+        text.contains("switchboard_events_total{account=\"acme\",result=\"accepted\",type=\"message\"} 1"),
         "{text}"
     );
     rt.shutdown();

@@ -73,11 +73,7 @@ impl std::fmt::Debug for Daemon {
 
 /// The number of shards for a `[runtime] shards` setting (0 = one per CPU core).
 pub fn shard_count(configured: usize) -> usize {
-    if configured > 0 {
-        configured
-    } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    }
+    if configured > 0 { configured } else { std::thread::available_parallelism().map_or(1, |n| n.get()) }
 }
 
 impl Daemon {
@@ -105,13 +101,11 @@ impl Daemon {
     async fn serve(runtime: Runtime, settings: &Settings) -> Result<Daemon, StartError> {
         let server = &settings.server;
         let bind = |what: &'static str, addr: SocketAddr| async move {
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind {
-                    what,
-                    addr: addr.to_string(),
-                    source,
-                })
+            TcpListener::bind(addr).await.map_err(|source| StartError::Bind {
+                what,
+                addr: addr.to_string(),
+                source,
+            })
         };
         let grpc = bind("gRPC", server.grpc_addr).await?;
         let http = bind("HTTP", server.http_addr).await?;
@@ -120,11 +114,7 @@ impl Daemon {
             Some(path) => Some(bind_unix(path)?),
         };
         let local = |l: &TcpListener, what| {
-            l.local_addr().map_err(|source| StartError::Bind {
-                what,
-                addr: String::new(),
-                source,
-            })
+            l.local_addr().map_err(|source| StartError::Bind { what, addr: String::new(), source })
         };
         let grpc_addr = local(&grpc, "gRPC")?;
         let http_addr = local(&http, "HTTP")?;
@@ -139,13 +129,9 @@ impl Daemon {
             max_queue_listing: settings.limits.max_queue_listing,
         };
         let max_message = settings.limits.max_message_bytes;
-        let router = RouterServer::new(RouterService::new(
-            runtime.clone(),
-            limits,
-            shutdown_rx.clone(),
-        ))
-        .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message.max(4 << 20));
+        let router = RouterServer::new(RouterService::new(runtime.clone(), limits, shutdown_rx.clone()))
+            .max_decoding_message_size(max_message)
+            .max_encoding_message_size(max_message.max(4 << 20));
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<RouterServer<RouterService>>().await;
         let reflection = || {
@@ -153,8 +139,7 @@ impl Daemon {
                 .register_encoded_file_descriptor_set(v1::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         };
-        let reflection_err =
-            |e: tonic_reflection::server::Error| StartError::Reflection(e.to_string());
+        let reflection_err = |e: tonic_reflection::server::Error| StartError::Reflection(e.to_string());
         // grpcurl before 1.9 and many tools still speak v1alpha.
         let reflection_v1 = reflection().build_v1().map_err(reflection_err)?;
         let reflection_v1alpha = reflection().build_v1alpha().map_err(reflection_err)?;
@@ -248,14 +233,11 @@ impl Daemon {
     /// Stops gracefully: not ready, streams closed, listeners closed, in-flight calls finished (up to
     /// the grace period), shards drained.
     pub async fn shutdown(mut self) {
-        self.health
-            .set_not_serving::<RouterServer<RouterService>>()
-            .await;
+        self.health.set_not_serving::<RouterServer<RouterService>>().await;
         let _ = self.shutdown.send(true);
-        let drained = tokio::time::timeout(self.grace, async {
-            while self.servers.join_next().await.is_some() {}
-        })
-        .await;
+        let drained =
+            tokio::time::timeout(self.grace, async { while self.servers.join_next().await.is_some() {} })
+                .await;
         if drained.is_err() {
             tracing::warn!(
                 grace_ms = self.grace.as_millis() as u64,
@@ -274,11 +256,8 @@ impl Daemon {
 
 /// Binds the Unix socket, replacing a stale socket file left by a previous run.
 fn bind_unix(path: &std::path::Path) -> Result<tokio::net::UnixListener, StartError> {
-    let err = |source| StartError::Bind {
-        what: "gRPC (Unix socket)",
-        addr: path.display().to_string(),
-        source,
-    };
+    let err =
+        |source| StartError::Bind { what: "gRPC (Unix socket)", addr: path.display().to_string(), source };
     if std::fs::symlink_metadata(path).is_ok_and(|m| {
         use std::os::unix::fs::FileTypeExt;
         m.file_type().is_socket()
@@ -297,10 +276,7 @@ fn bind_unix(path: &std::path::Path) -> Result<tokio::net::UnixListener, StartEr
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {}

@@ -18,6 +18,9 @@ use tonic::{Code, Request, Response, Status, Streaming};
 /// HTTP/2 flow control pushes back on a fast client instead of buffering here.
 const STREAM_WINDOW: usize = 512;
 
+/// How long a stream waits for room in a full shard before refusing an event.
+const STREAM_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What the service needs to know of the configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct ServiceLimits {
@@ -41,12 +44,7 @@ pub struct RouterService {
 impl RouterService {
     /// A service over `runtime`; watch streams end when `shutdown` turns true.
     pub fn new(runtime: Runtime, limits: ServiceLimits, shutdown: watch::Receiver<bool>) -> Self {
-        RouterService {
-            runtime,
-            limits,
-            watchers: Arc::new(AtomicUsize::new(0)),
-            shutdown,
-        }
+        RouterService { runtime, limits, watchers: Arc::new(AtomicUsize::new(0)), shutdown }
     }
 
     fn metrics(&self) -> &Metrics {
@@ -66,20 +64,11 @@ impl RouterService {
     }
 
     async fn ingest_one(&self, event: v1::Event) -> Result<v1::IngestReply, Status> {
-        let incoming =
-            convert::event_from_proto(event, self.limits.fields).map_err(field_status)?;
-        let applied = self
-            .runtime
-            .ingest(incoming.event, incoming.at)
-            .await
-            .map_err(ingest_status)?;
+        let incoming = convert::event_from_proto(event, self.limits.fields).map_err(field_status)?;
+        let applied = self.runtime.ingest(incoming.event, incoming.at).await.map_err(ingest_status)?;
         Ok(v1::IngestReply {
             applied: true,
-            effects: applied
-                .effects
-                .iter()
-                .map(convert::effect_to_proto)
-                .collect(),
+            effects: applied.effects.iter().map(convert::effect_to_proto).collect(),
         })
     }
 }
@@ -104,6 +93,10 @@ pub(crate) fn ingest_status(e: IngestError) -> Status {
         IngestError::Saturated(_) => Status::resource_exhausted(e.to_string()),
         IngestError::Stopped => Status::unavailable(e.to_string()),
     }
+}
+
+fn unknown_account(account: &str) -> Status {
+    Status::not_found(format!("invalid field 'account': unknown account {account:?}"))
 }
 
 fn required(field: &str, value: &str) -> Result<(), Status> {
@@ -167,10 +160,7 @@ impl Drop for WatcherSlot {
 
 #[tonic::async_trait]
 impl v1::router_server::Router for RouterService {
-    async fn ingest(
-        &self,
-        request: Request<v1::Event>,
-    ) -> Result<Response<v1::IngestReply>, Status> {
+    async fn ingest(&self, request: Request<v1::Event>) -> Result<Response<v1::IngestReply>, Status> {
         let started = Instant::now();
         let result = self.ingest_one(request.into_inner()).await;
         self.observe("Ingest", started, &result);
@@ -186,50 +176,41 @@ impl v1::router_server::Router for RouterService {
         let mut reply = v1::IngestStreamReply::default();
         let mut in_flight = FuturesOrdered::new();
         let mut index = 0u64;
-        let reject = |reply: &mut v1::IngestStreamReply, index: u64, status: Status| {
-            let field = status
-                .message()
-                .split('\'')
-                .nth(1)
-                .unwrap_or_default()
-                .to_string();
-            reply.rejected.push(v1::Rejection {
-                index,
-                code: status.code() as i32,
-                field,
-                error: status.message().to_string(),
-            });
-        };
-        let result: Result<(), Status> = async {
-            while let Some(event) = stream.next().await {
-                let event = event?;
-                let i = index;
-                index += 1;
-                // Submitting in arrival order keeps per-account order; awaiting later keeps many
-                // events in flight.
-                match convert::event_from_proto(event, self.limits.fields) {
-                    Err(e) => reject(&mut reply, i, field_status(e)),
-                    Ok(incoming) => match self.runtime.submit(incoming.event, incoming.at) {
-                        Err(e) => reject(&mut reply, i, ingest_status(e)),
-                        Ok(pending) => {
-                            in_flight.push_back(async move { (i, pending.wait().await) })
-                        }
-                    },
+        loop {
+            let event = match stream.next().await {
+                None => break,
+                Some(Ok(event)) => event,
+                // A message the stream cannot decode (too large, malformed) ends the stream; what
+                // came before it is reported, and so is this one, at its position.
+                Some(Err(status)) => {
+                    reply.rejected.push(rejection(index, &status, ""));
+                    break;
                 }
-                while in_flight.len() >= STREAM_WINDOW {
-                    if let Some((i, outcome)) = in_flight.next().await {
-                        tally(&mut reply, i, outcome, &reject);
+            };
+            let i = index;
+            index += 1;
+            // Submitting in arrival order keeps per-account order; awaiting later keeps many
+            // events in flight. A full shard makes the stream wait, not fail.
+            match convert::event_from_proto(event, self.limits.fields) {
+                Err(e) => reply.rejected.push(rejection(i, &field_status(e.clone()), e.field)),
+                Ok(incoming) => {
+                    match self.runtime.submit_patiently(incoming.event, incoming.at, STREAM_PATIENCE).await {
+                        Err(e) => refused(&mut reply, i, e),
+                        Ok(pending) => in_flight.push_back(async move { (i, pending.wait().await) }),
                     }
                 }
             }
-            Ok(())
+            while in_flight.len() >= STREAM_WINDOW {
+                if let Some((i, outcome)) = in_flight.next().await {
+                    tally(&mut reply, i, outcome);
+                }
+            }
         }
-        .await;
         while let Some((i, outcome)) = in_flight.next().await {
-            tally(&mut reply, i, outcome, &reject);
+            tally(&mut reply, i, outcome);
         }
         reply.rejected.sort_by_key(|r| r.index);
-        let result = result.map(|()| reply);
+        let result = Ok(reply);
         self.observe("IngestStream", started, &result);
         result.map(Response::new)
     }
@@ -246,10 +227,7 @@ impl v1::router_server::Router for RouterService {
         result.map(Response::new)
     }
 
-    async fn get_agent(
-        &self,
-        request: Request<v1::GetAgentRequest>,
-    ) -> Result<Response<v1::Agent>, Status> {
+    async fn get_agent(&self, request: Request<v1::GetAgentRequest>) -> Result<Response<v1::Agent>, Status> {
         let started = Instant::now();
         let r = request.into_inner();
         let result = async {
@@ -262,10 +240,7 @@ impl v1::router_server::Router for RouterService {
                 .await
                 .map_err(ingest_status)?;
             view.map(|a| convert::agent_to_proto(&a)).ok_or_else(|| {
-                Status::not_found(format!(
-                    "invalid field 'agent': unknown agent {:?}",
-                    r.agent
-                ))
+                Status::not_found(format!("invalid field 'agent': unknown agent {:?}", r.agent))
             })
         }
         .await;
@@ -284,12 +259,11 @@ impl v1::router_server::Router for RouterService {
             let account = r.account.clone();
             let agents = self
                 .runtime
-                .query(&r.account, move |e| e.agents(&account))
+                .query(&r.account, move |e| e.has_account(&account).then(|| e.agents(&account)))
                 .await
-                .map_err(ingest_status)?;
-            Ok(v1::ListAgentsReply {
-                agents: agents.iter().map(convert::agent_to_proto).collect(),
-            })
+                .map_err(ingest_status)?
+                .ok_or_else(|| unknown_account(&r.account))?;
+            Ok(v1::ListAgentsReply { agents: agents.iter().map(convert::agent_to_proto).collect() })
         }
         .await;
         self.observe("ListAgents", started, &result);
@@ -308,16 +282,12 @@ impl v1::router_server::Router for RouterService {
             let (account, ticket) = (r.account.clone(), r.ticket.clone());
             let view = self
                 .runtime
-                .query(&r.account, move |e| e.ticket(&account, &ticket))
+                .query(&r.account, move |e| e.ticket(&account, &ticket).map(|t| (t, e.now())))
                 .await
                 .map_err(ingest_status)?;
-            let now = self.runtime.now();
-            view.map(|t| convert::ticket_to_proto(&t, now))
+            view.map(|(t, engine_now)| convert::ticket_to_proto(&t, self.runtime.now().max(engine_now)))
                 .ok_or_else(|| {
-                    Status::not_found(format!(
-                        "invalid field 'ticket': unknown ticket {:?}",
-                        r.ticket
-                    ))
+                    Status::not_found(format!("invalid field 'ticket': unknown ticket {:?}", r.ticket))
                 })
         }
         .await;
@@ -336,17 +306,16 @@ impl v1::router_server::Router for RouterService {
             let max = self.limits.max_queue_listing;
             let limit = r.limit.map_or(max, |l| (l as usize).min(max));
             let account = r.account.clone();
-            let (entries, total) = self
+            let (entries, total, engine_now) = self
                 .runtime
                 .query(&r.account, move |e| {
-                    (
-                        e.queue(&account, limit),
-                        e.stats(&account).map_or(0, |s| s.queued),
-                    )
+                    e.stats(&account).map(|s| (e.queue(&account, limit), s.queued, e.now()))
                 })
                 .await
-                .map_err(ingest_status)?;
-            let now = self.runtime.now();
+                .map_err(ingest_status)?
+                .ok_or_else(|| unknown_account(&r.account))?;
+            // An event may carry an `at` slightly ahead of the clock: waits never go negative.
+            let now = self.runtime.now().max(engine_now);
             Ok(v1::ListQueueReply {
                 entries: entries
                     .iter()
@@ -372,18 +341,12 @@ impl v1::router_server::Router for RouterService {
             let account = r.account.clone();
             let stats = self
                 .runtime
-                .query(&r.account, move |e| e.stats(&account))
+                .query(&r.account, move |e| e.stats(&account).map(|s| (s, e.now())))
                 .await
                 .map_err(ingest_status)?;
-            let now = self.runtime.now();
             stats
-                .map(|s| convert::stats_to_proto(&s, now))
-                .ok_or_else(|| {
-                    Status::not_found(format!(
-                        "invalid field 'account': unknown account {:?}",
-                        r.account
-                    ))
-                })
+                .map(|(s, engine_now)| convert::stats_to_proto(&s, self.runtime.now().max(engine_now)))
+                .ok_or_else(|| unknown_account(&r.account))
         }
         .await;
         self.observe("GetAccountStats", started, &result);
@@ -396,16 +359,8 @@ impl v1::router_server::Router for RouterService {
     ) -> Result<Response<v1::ListAccountsReply>, Status> {
         let started = Instant::now();
         let result = async {
-            let per_shard = self
-                .runtime
-                .query_all(|e| e.account_names())
-                .await
-                .map_err(ingest_status)?;
-            let mut accounts: Vec<String> = per_shard
-                .into_iter()
-                .flatten()
-                .map(|a| a.to_string())
-                .collect();
+            let per_shard = self.runtime.query_all(|e| e.account_names()).await.map_err(ingest_status)?;
+            let mut accounts: Vec<String> = per_shard.into_iter().flatten().map(|a| a.to_string()).collect();
             accounts.sort();
             Ok(v1::ListAccountsReply { accounts })
         }
@@ -419,12 +374,23 @@ fn tally(
     reply: &mut v1::IngestStreamReply,
     index: u64,
     outcome: Result<switchboard_runtime::Applied, IngestError>,
-    reject: &impl Fn(&mut v1::IngestStreamReply, u64, Status),
 ) {
     match outcome {
         Ok(_) => reply.accepted += 1,
-        Err(e) => reject(reply, index, ingest_status(e)),
+        Err(e) => refused(reply, index, e),
     }
+}
+
+fn refused(reply: &mut v1::IngestStreamReply, index: u64, e: IngestError) {
+    let field = match &e {
+        IngestError::Refused(r) => r.field.unwrap_or(""),
+        _ => "",
+    };
+    reply.rejected.push(rejection(index, &ingest_status(e.clone()), field));
+}
+
+fn rejection(index: u64, status: &Status, field: &str) -> v1::Rejection {
+    v1::Rejection { index, code: status.code() as i32, field: field.into(), error: status.message().into() }
 }
 
 impl RouterService {
@@ -446,48 +412,33 @@ impl RouterService {
             )));
         }
         self.metrics().watchers.inc();
-        let slot = WatcherSlot {
-            watchers: self.watchers.clone(),
-            runtime: self.runtime.clone(),
-        };
-        let filter = Filter {
-            accounts: r.accounts.into_iter().collect(),
-            types: r.types.into_iter().collect(),
-        };
-        let state = (
-            self.runtime.subscribe(),
-            self.shutdown.clone(),
-            filter,
-            slot,
-        );
-        let stream = futures_util::stream::unfold(
-            state,
-            |(mut rx, mut shutdown, filter, slot)| async move {
-                loop {
-                    if *shutdown.borrow() {
-                        return None;
-                    }
-                    let item = tokio::select! {
-                        _ = shutdown.changed() => return None,
-                        item = rx.recv() => item,
-                    };
-                    let out = match item {
-                        Ok(e) if filter.wants(&e) => v1::WatchItem {
-                            item: Some(v1::watch_item::Item::Effect(convert::effect_to_proto(&e))),
-                        },
-                        Ok(_) => continue,
-                        Err(broadcast::error::RecvError::Lagged(n)) => {
-                            slot.runtime.metrics().watch_lagged.inc_by(n);
-                            v1::WatchItem {
-                                item: Some(v1::watch_item::Item::Lagged(n)),
-                            }
-                        }
-                        Err(broadcast::error::RecvError::Closed) => return None,
-                    };
-                    return Some((Ok(out), (rx, shutdown, filter, slot)));
+        let slot = WatcherSlot { watchers: self.watchers.clone(), runtime: self.runtime.clone() };
+        let filter =
+            Filter { accounts: r.accounts.into_iter().collect(), types: r.types.into_iter().collect() };
+        let state = (self.runtime.subscribe(), self.shutdown.clone(), filter, slot);
+        let stream = futures_util::stream::unfold(state, |(mut rx, mut shutdown, filter, slot)| async move {
+            loop {
+                if *shutdown.borrow() {
+                    return None;
                 }
-            },
-        );
+                let item = tokio::select! {
+                    _ = shutdown.changed() => return None,
+                    item = rx.recv() => item,
+                };
+                let out = match item {
+                    Ok(e) if filter.wants(&e) => v1::WatchItem {
+                        item: Some(v1::watch_item::Item::Effect(convert::effect_to_proto(&e))),
+                    },
+                    Ok(_) => continue,
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        slot.runtime.metrics().watch_lagged.inc_by(n);
+                        v1::WatchItem { item: Some(v1::watch_item::Item::Lagged(n)) }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                };
+                return Some((Ok(out), (rx, shutdown, filter, slot)));
+            }
+        });
         Ok(Box::pin(stream))
     }
 }

@@ -47,8 +47,7 @@ impl BadLines {
         // Every id below is made up (`zz-`, `ghost-` never come out of the simulator), so each line
         // is refused whatever the engine holds.
         let acct = Value::from(account.unwrap_or("acme")).to_string();
-        let head =
-            |type_name: &str| format!("{{\"at\":{at},\"type\":\"{type_name}\",\"account\":{acct}");
+        let head = |type_name: &str| format!("{{\"at\":{at},\"type\":\"{type_name}\",\"account\":{acct}");
         let kind = self.rng.below(15);
         let line = match kind {
             0 => "garbage in the pipe".to_owned(),
@@ -63,18 +62,9 @@ impl BadLines {
                 "{},\"conversation\":\"zz-{n}\",\"requester\":\"cust-0\",\"via\":\"web_widget\",\"priority\":\"super-urgent\"}}",
                 head("message")
             ),
-            6 => format!(
-                "{},\"ticket\":\"zz-{n}\",\"status\":\"closed\"}}",
-                head("ticket_status")
-            ),
-            7 => format!(
-                "{},\"ticket\":\"zz-{n}\",\"status\":\"solved\"}}",
-                head("ticket_status")
-            ),
-            8 => format!(
-                "{},\"agent\":\"ghost-{n}\",\"status\":\"online\"}}",
-                head("agent_status")
-            ),
+            6 => format!("{},\"ticket\":\"zz-{n}\",\"status\":\"closed\"}}", head("ticket_status")),
+            7 => format!("{},\"ticket\":\"zz-{n}\",\"status\":\"solved\"}}", head("ticket_status")),
+            8 => format!("{},\"agent\":\"ghost-{n}\",\"status\":\"online\"}}", head("agent_status")),
             9 => format!(
                 "{},\"ticket\":\"zz-{n}\",\"agent\":\"ghost-{n}\",\"group\":\"billing\"}}",
                 head("ticket_transferred")

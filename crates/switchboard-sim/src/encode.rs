@@ -25,13 +25,7 @@ pub fn write_event(at: u64, event: &Event, out: &mut Vec<u8>) {
         field(out, "account", account);
     }
     match event {
-        Event::AgentUpserted {
-            agent,
-            groups,
-            skills,
-            capacity,
-            ..
-        } => {
+        Event::AgentUpserted { agent, groups, skills, capacity, .. } => {
             field(out, "agent", agent);
             list(out, "groups", groups);
             list(out, "skills", skills);
@@ -47,12 +41,7 @@ pub fn write_event(at: u64, event: &Event, out: &mut Vec<u8>) {
             }
             out.push(b'}');
         }
-        Event::AgentStatus {
-            agent,
-            status,
-            channel,
-            ..
-        } => {
+        Event::AgentStatus { agent, status, channel, .. } => {
             field(out, "agent", agent);
             field(out, "status", status);
             if let Some(channel) = channel {
@@ -66,11 +55,7 @@ pub fn write_event(at: u64, event: &Event, out: &mut Vec<u8>) {
             field(out, "channel", &m.attrs.channel);
             field(out, "via", &m.attrs.via);
             key(out, "authenticated");
-            out.extend_from_slice(if m.attrs.authenticated {
-                b"true"
-            } else {
-                b"false"
-            });
+            out.extend_from_slice(if m.attrs.authenticated { b"true" } else { b"false" });
             opt_field(out, "brand", m.attrs.brand.as_deref());
             routing_attrs(out, &m.attrs);
         }
@@ -221,20 +206,9 @@ mod tests {
                 status: "offline".into(),
                 channel: Some("talk".into()),
             },
-            Event::AgentRemoved {
-                account: account(),
-                agent: AWKWARD.into(),
-            },
-            Event::OfferAccepted {
-                account: account(),
-                ticket: "web-1#1".into(),
-                agent: "acme-ag001".into(),
-            },
-            Event::OfferDeclined {
-                account: account(),
-                ticket: "web-1#1".into(),
-                agent: "acme-ag001".into(),
-            },
+            Event::AgentRemoved { account: account(), agent: AWKWARD.into() },
+            Event::OfferAccepted { account: account(), ticket: "web-1#1".into(), agent: "acme-ag001".into() },
+            Event::OfferDeclined { account: account(), ticket: "web-1#1".into(), agent: "acme-ag001".into() },
             Event::TicketTransferred {
                 account: account(),
                 ticket: "em-2".into(),
@@ -248,11 +222,7 @@ mod tests {
             Event::Tick,
         ];
         for status in TicketStatus::AGENT_SETTABLE {
-            events.push(Event::TicketStatus {
-                account: account(),
-                ticket: "web-1#1".into(),
-                status,
-            });
+            events.push(Event::TicketStatus { account: account(), ticket: "web-1#1".into(), status });
         }
         for full in [false, true] {
             events.push(Event::Message(CustomerMessage {
@@ -277,10 +247,7 @@ mod tests {
             let mut out = Vec::new();
             write_event(1_767_571_200_123, &event, &mut out);
             let text = std::str::from_utf8(&out).expect("UTF-8");
-            assert!(
-                text.ends_with("}\n") && text.matches('\n').count() == 1,
-                "{text}"
-            );
+            assert!(text.ends_with("}\n") && text.matches('\n').count() == 1, "{text}");
             let obj = parse_object(text).expect("a JSON object");
             assert_eq!(switchboard_wire::at_of(&obj), Ok(1_767_571_200_123));
             let decoded = decode_event(&obj, &ShapeOnly);

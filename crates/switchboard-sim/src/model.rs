@@ -11,23 +11,11 @@ pub(crate) const HOUR: u64 = 60 * MINUTE;
 pub(crate) const DAY: u64 = 24 * HOUR;
 
 /// Account names in order; after these, `acct-N` (N counting from 1 over all accounts).
-pub(crate) const ACCOUNT_NAMES: [&str; 10] = [
-    "acme",
-    "globex",
-    "initech",
-    "umbrella",
-    "hooli",
-    "stark",
-    "wayne",
-    "wonka",
-    "soylent",
-    "cyberdyne",
-];
+pub(crate) const ACCOUNT_NAMES: [&str; 10] =
+    ["acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka", "soylent", "cyberdyne"];
 
 pub(crate) fn account_name(i: usize) -> String {
-    ACCOUNT_NAMES
-        .get(i)
-        .map_or_else(|| format!("acct-{}", i + 1), |&n| n.to_owned())
+    ACCOUNT_NAMES.get(i).map_or_else(|| format!("acct-{}", i + 1), |&n| n.to_owned())
 }
 
 /// Skill names: languages and product areas interleaved, so that the first 8 (the benchmark's middle
@@ -68,20 +56,14 @@ pub(crate) const SKILL_NAMES: [&str; 32] = [
 ];
 
 pub(crate) fn skill_name(i: usize) -> String {
-    SKILL_NAMES
-        .get(i)
-        .map_or_else(|| format!("skill-{}", i + 1), |&n| n.to_owned())
+    SKILL_NAMES.get(i).map_or_else(|| format!("skill-{}", i + 1), |&n| n.to_owned())
 }
 
 /// How likely an agent is to hold skill `i`. Skill 0 (`english`) is everyone's; the others fall off
 /// like 0.6 / (1 + i/4): 48 % hold the second skill, 22 % the eighth, 4 % the sixty-fourth (two agents
 /// of fifty), the long tail of rare languages and niche products real teams have.
 pub(crate) fn skill_share(i: usize) -> f64 {
-    if i == 0 {
-        1.0
-    } else {
-        0.6 / (1.0 + i as f64 / 4.0)
-    }
+    if i == 0 { 1.0 } else { 0.6 / (1.0 + i as f64 / 4.0) }
 }
 
 /// Share of tickets that require one skill, and that carry one or two optional skills. Skills are
@@ -93,21 +75,12 @@ pub(crate) const OPTIONAL_SKILLS_P: f64 = 0.25;
 /// gives none) and the share of tickets that come with it (the rest have no group).
 pub(crate) const GROUPS: [&str; 4] = ["support", "billing", "sales", "vip"];
 pub(crate) const GROUP_MEMBERSHIP: [f64; 4] = [0.85, 0.40, 0.30, 0.12];
-pub(crate) const TICKET_GROUP: [(Option<usize>, u32); 5] = [
-    (None, 55),
-    (Some(0), 25),
-    (Some(1), 10),
-    (Some(2), 7),
-    (Some(3), 3),
-];
+pub(crate) const TICKET_GROUP: [(Option<usize>, u32); 5] =
+    [(None, 55), (Some(0), 25), (Some(1), 10), (Some(2), 7), (Some(3), 3)];
 
 /// Ticket priority mix; `vip` tickets are at least `high`.
-pub(crate) const PRIORITIES: [(Priority, u32); 4] = [
-    (Priority::Low, 10),
-    (Priority::Normal, 70),
-    (Priority::High, 15),
-    (Priority::Urgent, 5),
-];
+pub(crate) const PRIORITIES: [(Priority, u32); 4] =
+    [(Priority::Low, 10), (Priority::Normal, 70), (Priority::High, 15), (Priority::Urgent, 5)];
 
 /// Share of tickets that carry the account's second brand (`<account>-outlet`).
 pub(crate) const BRAND_P: f64 = 0.10;
@@ -130,30 +103,10 @@ pub(crate) enum Origin {
 }
 
 pub(crate) const ORIGINS: [(Origin, u32); 8] = [
-    (
-        Origin::WebWidget {
-            authenticated: false,
-        },
-        240,
-    ),
-    (
-        Origin::WebWidget {
-            authenticated: true,
-        },
-        160,
-    ),
-    (
-        Origin::MobileSdk {
-            authenticated: true,
-        },
-        80,
-    ),
-    (
-        Origin::MobileSdk {
-            authenticated: false,
-        },
-        40,
-    ),
+    (Origin::WebWidget { authenticated: false }, 240),
+    (Origin::WebWidget { authenticated: true }, 160),
+    (Origin::MobileSdk { authenticated: true }, 80),
+    (Origin::MobileSdk { authenticated: false }, 40),
     (Origin::WhatsApp, 120),
     (Origin::Messenger, 60),
     (Origin::Email, 200),
@@ -166,21 +119,16 @@ pub(crate) const EMAIL_VIAS: [(&str, u32); 3] = [("email", 80), ("web_form", 15)
 /// Arrivals per hour of the day (UTC), relative to the daily mean (normalised at start): quiet nights,
 /// a morning ramp, a plateau through business hours and a long evening tail.
 pub(crate) const DIURNAL: [f64; 24] = [
-    0.25, 0.20, 0.20, 0.20, 0.25, 0.35, 0.60, 0.90, 1.30, 1.60, 1.70, 1.70, 1.60, 1.60, 1.60, 1.50,
-    1.40, 1.20, 1.00, 0.90, 0.80, 0.60, 0.45, 0.35,
+    0.25, 0.20, 0.20, 0.20, 0.25, 0.35, 0.60, 0.90, 1.30, 1.60, 1.70, 1.70, 1.60, 1.60, 1.60, 1.50, 1.40,
+    1.20, 1.00, 0.90, 0.80, 0.60, 0.45, 0.35,
 ];
 
 /// Shifts: start (UTC), and the share of agents on each (by index into [`SHIFT_STARTS`]), 8 h 30 min
 /// long, lunch included. Chosen so that the agents on shift follow [`DIURNAL`]: at the default
 /// rate, with 85 % of those on shift available (breaks), there are 1.2 to 1.4 times the agents the
 /// chats need at 100 % occupancy from 07:00 to 17:00, and more in the evening and at night.
-pub(crate) const SHIFT_STARTS: [u64; 5] = [
-    6 * HOUR,
-    7 * HOUR + 30 * MINUTE,
-    9 * HOUR,
-    14 * HOUR + 30 * MINUTE,
-    22 * HOUR,
-];
+pub(crate) const SHIFT_STARTS: [u64; 5] =
+    [6 * HOUR, 7 * HOUR + 30 * MINUTE, 9 * HOUR, 14 * HOUR + 30 * MINUTE, 22 * HOUR];
 pub(crate) const SHIFT_SHARES: [(usize, u32); 5] = [(0, 22), (1, 14), (2, 12), (3, 38), (4, 14)];
 pub(crate) const SHIFT_LENGTH: u64 = 8 * HOUR + 30 * MINUTE;
 /// Logins are staggered by up to this much either side of the shift start; logoffs come up to 5 min
@@ -196,16 +144,8 @@ pub(crate) const WORK_DAYS: u64 = 5;
 /// at once.
 pub(crate) const BREAKS: [(u64, u64, (u64, u64)); 3] = [
     (2 * HOUR, 30 * MINUTE, (12 * MINUTE, 18 * MINUTE)),
-    (
-        4 * HOUR + 15 * MINUTE,
-        45 * MINUTE,
-        (30 * MINUTE, 45 * MINUTE),
-    ),
-    (
-        6 * HOUR + 30 * MINUTE,
-        30 * MINUTE,
-        (12 * MINUTE, 18 * MINUTE),
-    ),
+    (4 * HOUR + 15 * MINUTE, 45 * MINUTE, (30 * MINUTE, 45 * MINUTE)),
+    (6 * HOUR + 30 * MINUTE, 30 * MINUTE, (12 * MINUTE, 18 * MINUTE)),
 ];
 /// Per shift: the chance of stepping off the phones (`talk` offline, for agents with talk capacity),
 /// of a focus block on email (`messaging` away), and of a coaching session in `transfers_only`, with
@@ -225,16 +165,10 @@ pub(crate) const LEAVE_P: f64 = 0.002;
 /// Answering an offer, per channel kind: accept, decline, or let it time out, with the delays. A
 /// messaging accept takes 1.5 s plus an Erlang-2 of mean 5 s, never past 29 s (offer timeout 30 s);
 /// a call rings 2–12 s before it is picked up.
-pub(crate) const OFFER_MESSAGING: [(OfferAnswer, u32); 3] = [
-    (OfferAnswer::Accept, 85),
-    (OfferAnswer::Decline, 8),
-    (OfferAnswer::Ignore, 7),
-];
-pub(crate) const OFFER_TALK: [(OfferAnswer, u32); 3] = [
-    (OfferAnswer::Accept, 90),
-    (OfferAnswer::Decline, 5),
-    (OfferAnswer::Ignore, 5),
-];
+pub(crate) const OFFER_MESSAGING: [(OfferAnswer, u32); 3] =
+    [(OfferAnswer::Accept, 85), (OfferAnswer::Decline, 8), (OfferAnswer::Ignore, 7)];
+pub(crate) const OFFER_TALK: [(OfferAnswer, u32); 3] =
+    [(OfferAnswer::Accept, 90), (OfferAnswer::Decline, 5), (OfferAnswer::Ignore, 5)];
 pub(crate) const ACCEPT_BASE: u64 = 1500;
 pub(crate) const ACCEPT_MEAN: f64 = 5000.0;
 pub(crate) const ACCEPT_LATEST: u64 = 29 * SECOND;
@@ -271,24 +205,12 @@ pub(crate) enum Outcome {
     Transfer,
 }
 
-pub(crate) const OUTCOME_MESSAGING: [(Outcome, u32); 4] = [
-    (Outcome::Solve, 65),
-    (Outcome::Pending, 25),
-    (Outcome::Hold, 4),
-    (Outcome::Transfer, 6),
-];
-pub(crate) const OUTCOME_EMAIL: [(Outcome, u32); 4] = [
-    (Outcome::Solve, 55),
-    (Outcome::Pending, 30),
-    (Outcome::Hold, 10),
-    (Outcome::Transfer, 5),
-];
-pub(crate) const OUTCOME_TALK: [(Outcome, u32); 4] = [
-    (Outcome::Solve, 80),
-    (Outcome::Pending, 12),
-    (Outcome::Hold, 3),
-    (Outcome::Transfer, 5),
-];
+pub(crate) const OUTCOME_MESSAGING: [(Outcome, u32); 4] =
+    [(Outcome::Solve, 65), (Outcome::Pending, 25), (Outcome::Hold, 4), (Outcome::Transfer, 6)];
+pub(crate) const OUTCOME_EMAIL: [(Outcome, u32); 4] =
+    [(Outcome::Solve, 55), (Outcome::Pending, 30), (Outcome::Hold, 10), (Outcome::Transfer, 5)];
+pub(crate) const OUTCOME_TALK: [(Outcome, u32); 4] =
+    [(Outcome::Solve, 80), (Outcome::Pending, 12), (Outcome::Hold, 3), (Outcome::Transfer, 5)];
 /// A transfer goes to another group (60 %) or to a colleague online on the channel (40 %; to a group
 /// when nobody is). Groups are chosen by these weights, the ticket's own group left out.
 pub(crate) const TRANSFER_TO_GROUP_P: f64 = 0.60;
@@ -332,15 +254,9 @@ pub(crate) enum Delay {
     DaysLater,
 }
 
-pub(crate) const REPLY_DELAYS: [(Delay, u32); 3] = [
-    (Delay::Soon(8.0 * MINUTE as f64), 60),
-    (Delay::Later, 30),
-    (Delay::DaysLater, 10),
-];
-pub(crate) const RETURN_DELAYS: [(Delay, u32); 3] = [
-    (Delay::Soon(15.0 * MINUTE as f64), 50),
-    (Delay::Later, 35),
-    (Delay::DaysLater, 15),
-];
+pub(crate) const REPLY_DELAYS: [(Delay, u32); 3] =
+    [(Delay::Soon(8.0 * MINUTE as f64), 60), (Delay::Later, 30), (Delay::DaysLater, 10)];
+pub(crate) const RETURN_DELAYS: [(Delay, u32); 3] =
+    [(Delay::Soon(15.0 * MINUTE as f64), 50), (Delay::Later, 35), (Delay::DaysLater, 15)];
 pub(crate) const LATER: (u64, u64) = (HOUR, 24 * HOUR);
 pub(crate) const DAYS_LATER: (u64, u64) = (2 * DAY, 6 * DAY);

@@ -128,16 +128,10 @@ mod tests {
         for _ in 0..100_000 {
             let x = r.unit();
             let (ours, libm) = (ln(x), x.ln());
-            assert!(
-                (ours - libm).abs() <= 4.0 * f64::EPSILON * libm.abs().max(1.0),
-                "{x}: {ours} vs {libm}"
-            );
+            assert!((ours - libm).abs() <= 4.0 * f64::EPSILON * libm.abs().max(1.0), "{x}: {ours} vs {libm}");
         }
         for x in [1.0, 2.0, 0.5, 1e-300, 1e300, std::f64::consts::E] {
-            assert!(
-                (ln(x) - x.ln()).abs() <= 1e-12 * x.ln().abs().max(1.0),
-                "{x}"
-            );
+            assert!((ln(x) - x.ln()).abs() <= 1e-12 * x.ln().abs().max(1.0), "{x}");
         }
     }
 
@@ -158,9 +152,6 @@ mod tests {
             counts[r.pick(&[(0usize, 1), (1, 2), (2, 0)])] += 1;
         }
         assert_eq!(counts[2], 0);
-        assert!(
-            (counts[1] as f64 / counts[0] as f64 - 2.0).abs() < 0.1,
-            "{counts:?}"
-        );
+        assert!((counts[1] as f64 / counts[0] as f64 - 2.0).abs() < 0.1, "{counts:?}");
     }
 }

@@ -52,10 +52,7 @@ struct Slab<T> {
 
 impl<T> Default for Slab<T> {
     fn default() -> Self {
-        Slab {
-            items: Vec::new(),
-            free: Vec::new(),
-        }
+        Slab { items: Vec::new(), free: Vec::new() }
     }
 }
 
@@ -212,66 +209,21 @@ enum CustomerAction {
 enum Action {
     Arrival,
     Tick,
-    Roster {
-        agent: u32,
-    },
-    ShiftStart {
-        agent: u32,
-        day: u64,
-    },
-    ShiftEnd {
-        agent: u32,
-    },
-    Away {
-        agent: u32,
-        length: u64,
-    },
-    Coaching {
-        agent: u32,
-        length: u64,
-    },
-    Back {
-        agent: u32,
-        epoch: u64,
-    },
-    ChannelOff {
-        agent: u32,
-        channel: Channel,
-        length: u64,
-    },
-    ChannelBack {
-        agent: u32,
-        epoch: u64,
-    },
-    Edit {
-        agent: u32,
-    },
-    Leave {
-        agent: u32,
-    },
-    Answer {
-        ticket: u32,
-        epoch: u64,
-        accept: bool,
-    },
-    Work {
-        ticket: u32,
-        epoch: u64,
-    },
-    SetStatus {
-        ticket: u32,
-        epoch: u64,
-        status: TicketStatus,
-    },
-    Sweep {
-        ticket: u32,
-        epoch: u64,
-    },
-    Customer {
-        conversation: u32,
-        generation: u64,
-        action: CustomerAction,
-    },
+    Roster { agent: u32 },
+    ShiftStart { agent: u32, day: u64 },
+    ShiftEnd { agent: u32 },
+    Away { agent: u32, length: u64 },
+    Coaching { agent: u32, length: u64 },
+    Back { agent: u32, epoch: u64 },
+    ChannelOff { agent: u32, channel: Channel, length: u64 },
+    ChannelBack { agent: u32, epoch: u64 },
+    Edit { agent: u32 },
+    Leave { agent: u32 },
+    Answer { ticket: u32, epoch: u64, accept: bool },
+    Work { ticket: u32, epoch: u64 },
+    SetStatus { ticket: u32, epoch: u64, status: TicketStatus },
+    Sweep { ticket: u32, epoch: u64 },
+    Customer { conversation: u32, generation: u64, action: CustomerAction },
 }
 
 #[derive(Debug)]
@@ -314,12 +266,7 @@ struct Agenda {
 impl Agenda {
     fn plan(&mut self, at: u64, account: u32, action: Action) {
         self.seq += 1;
-        self.heap.push(Reverse(Scheduled {
-            at: at.max(self.now),
-            seq: self.seq,
-            account,
-            action,
-        }));
+        self.heap.push(Reverse(Scheduled { at: at.max(self.now), seq: self.seq, account, action }));
     }
 }
 
@@ -378,19 +325,13 @@ impl Simulator {
         let (peak_gap_ms, keep_by_hour) = if params.diurnal {
             let peak = DIURNAL.iter().copied().fold(0.0, f64::max);
             let mean = DIURNAL.iter().sum::<f64>() / 24.0;
-            (
-                MINUTE as f64 * mean / (rate * peak),
-                DIURNAL.map(|h| h / peak),
-            )
+            (MINUTE as f64 * mean / (rate * peak), DIURNAL.map(|h| h / peak))
         } else {
             (MINUTE as f64 / rate, [1.0; 24])
         };
         let mut sim = Simulator {
             rng: Rng::new(params.seed),
-            agenda: Agenda {
-                now: start,
-                ..Agenda::default()
-            },
+            agenda: Agenda { now: start, ..Agenda::default() },
             accounts: Vec::with_capacity(params.accounts),
             account_ids: HashMap::with_capacity(params.accounts),
             skills,
@@ -429,8 +370,7 @@ impl Simulator {
             }
         }
         if sim.tick_interval_ms > 0 {
-            sim.agenda
-                .plan(start.saturating_add(sim.tick_interval_ms), 0, Action::Tick);
+            sim.agenda.plan(start.saturating_add(sim.tick_interval_ms), 0, Action::Tick);
         }
         sim
     }
@@ -495,10 +435,7 @@ impl Simulator {
         let slot = match (&effect.kind, acc.ticket_ids.get(&*effect.ticket)) {
             (_, Some(&slot)) => slot,
             (EffectKind::TicketCreated { conversation, .. }, None) => {
-                let Some(&c) = conversation
-                    .as_deref()
-                    .and_then(|c| acc.conversation_ids.get(c))
-                else {
+                let Some(&c) = conversation.as_deref().and_then(|c| acc.conversation_ids.get(c)) else {
                     return;
                 };
                 let Some(conv) = acc.conversations.get_mut(c) else {
@@ -506,12 +443,8 @@ impl Simulator {
                 };
                 let channel = conv.origin.channel();
                 let group = conv.group;
-                let slot = acc.tickets.insert(Ticket::new(
-                    effect.ticket.to_string(),
-                    channel,
-                    Some(c),
-                    group,
-                ));
+                let slot =
+                    acc.tickets.insert(Ticket::new(effect.ticket.to_string(), channel, Some(c), group));
                 conv.current = Some(slot);
                 acc.ticket_ids.insert(effect.ticket.to_string(), slot);
                 if channel == Channel::Messaging && self.rng.chance(NUDGE_P) {
@@ -527,9 +460,7 @@ impl Simulator {
         {
             let acc = &mut self.accounts[a as usize];
             let lookup = match &effect.kind {
-                EffectKind::Offered { agent } | EffectKind::Assigned { agent } => {
-                    agent_of(acc, agent)
-                }
+                EffectKind::Offered { agent } | EffectKind::Assigned { agent } => agent_of(acc, agent),
                 _ => None,
             };
             let Some(t) = acc.tickets.get_mut(slot) else {
@@ -602,42 +533,23 @@ impl Simulator {
                     self.plan_work(a, slot, epoch, at, channel, rounds);
                 }
                 (None, Some(_), TicketStatus::Pending) => {
-                    let (after, status) =
-                        if channel == Channel::Email && self.rng.chance(EMAIL_ANSWERED_P) {
-                            (
-                                self.rng
-                                    .range(EMAIL_ANSWERED_AFTER.0, EMAIL_ANSWERED_AFTER.1),
-                                TicketStatus::Open,
-                            )
-                        } else {
-                            (
-                                self.rng.range(PENDING_SOLVE_AFTER.0, PENDING_SOLVE_AFTER.1),
-                                TicketStatus::Solved,
-                            )
-                        };
-                    let action = Action::SetStatus {
-                        ticket: slot,
-                        epoch,
-                        status,
+                    let (after, status) = if channel == Channel::Email && self.rng.chance(EMAIL_ANSWERED_P) {
+                        (self.rng.range(EMAIL_ANSWERED_AFTER.0, EMAIL_ANSWERED_AFTER.1), TicketStatus::Open)
+                    } else {
+                        (self.rng.range(PENDING_SOLVE_AFTER.0, PENDING_SOLVE_AFTER.1), TicketStatus::Solved)
                     };
+                    let action = Action::SetStatus { ticket: slot, epoch, status };
                     self.agenda.plan(at + after, a, action);
                 }
                 (None, Some(_), TicketStatus::OnHold) => {
                     let after = self.rng.range(HOLD_LENGTH.0, HOLD_LENGTH.1);
                     let status = TicketStatus::Open;
-                    let action = Action::SetStatus {
-                        ticket: slot,
-                        epoch,
-                        status,
-                    };
+                    let action = Action::SetStatus { ticket: slot, epoch, status };
                     self.agenda.plan(at + after, a, action);
                 }
                 (None, None, TicketStatus::New | TicketStatus::Open) => {
                     let after = self.rng.range(SWEEP_AFTER.0, SWEEP_AFTER.1);
-                    let action = Action::Sweep {
-                        ticket: slot,
-                        epoch,
-                    };
+                    let action = Action::Sweep { ticket: slot, epoch };
                     self.agenda.plan(at + after, a, action);
                 }
                 // Solved tickets wait for the customer.
@@ -650,9 +562,7 @@ impl Simulator {
 
     fn plan_answer(&mut self, a: u32, ticket: u32, agent: u32, epoch: u64, at: u64, ch: Channel) {
         let talk = ch == Channel::Talk;
-        let answer = self
-            .rng
-            .pick(if talk { &OFFER_TALK } else { &OFFER_MESSAGING });
+        let answer = self.rng.pick(if talk { &OFFER_TALK } else { &OFFER_MESSAGING });
         match answer {
             OfferAnswer::Accept => {
                 let delay = if talk {
@@ -661,35 +571,18 @@ impl Simulator {
                     (ACCEPT_BASE + self.rng.erlang(2, ACCEPT_MEAN) as u64).min(ACCEPT_LATEST)
                 };
                 let accept = true;
-                self.agenda.plan(
-                    at + delay,
-                    a,
-                    Action::Answer {
-                        ticket,
-                        epoch,
-                        accept,
-                    },
-                );
+                self.agenda.plan(at + delay, a, Action::Answer { ticket, epoch, accept });
             }
             OfferAnswer::Decline => {
                 let delay = self.rng.range(DECLINE_DELAY.0, DECLINE_DELAY.1);
                 let accept = false;
-                self.agenda.plan(
-                    at + delay,
-                    a,
-                    Action::Answer {
-                        ticket,
-                        epoch,
-                        accept,
-                    },
-                );
+                self.agenda.plan(at + delay, a, Action::Answer { ticket, epoch, accept });
             }
             OfferAnswer::Ignore => {
                 if self.rng.chance(IGNORED_AWAY_P) {
                     let after = self.rng.range(IGNORED_AWAY_AFTER.0, IGNORED_AWAY_AFTER.1);
                     let length = self.rng.range(IGNORED_AWAY_LENGTH.0, IGNORED_AWAY_LENGTH.1);
-                    self.agenda
-                        .plan(at + after, a, Action::Away { agent, length });
+                    self.agenda.plan(at + after, a, Action::Away { agent, length });
                 }
             }
         }
@@ -703,12 +596,8 @@ impl Simulator {
             Channel::Talk => HANDLE_TALK,
         };
         let length = (self.rng.erlang(k, mean) as u64).max(HANDLE_MIN);
-        self.agenda
-            .plan(at + length, a, Action::Work { ticket, epoch });
-        let conv = self.accounts[a as usize]
-            .tickets
-            .get(ticket)
-            .and_then(|t| t.conv);
+        self.agenda.plan(at + length, a, Action::Work { ticket, epoch });
+        let conv = self.accounts[a as usize].tickets.get(ticket).and_then(|t| t.conv);
         if let (Channel::Messaging, Some(c)) = (ch, conv) {
             for _ in 0..self.rng.below(CHATTER_MAX + 1) {
                 let after = self.rng.below(length);
@@ -723,11 +612,7 @@ impl Simulator {
         };
         conv.planned += 1;
         let generation = conv.generation;
-        let action = Action::Customer {
-            conversation: c,
-            generation,
-            action,
-        };
+        let action = Action::Customer { conversation: c, generation, action };
         self.agenda.plan(at, a, action);
     }
 
@@ -770,8 +655,7 @@ impl Simulator {
                 Some(self.arrival(a))
             }
             Action::Tick => {
-                self.agenda
-                    .plan(now.saturating_add(self.tick_interval_ms), 0, Action::Tick);
+                self.agenda.plan(now.saturating_add(self.tick_interval_ms), 0, Action::Tick);
                 Some(Event::Tick)
             }
             Action::Roster { agent } => {
@@ -791,9 +675,7 @@ impl Simulator {
                 }
                 Some(self.status(a, agent, "offline", None))
             }
-            Action::Away { agent, length } => {
-                self.step_out(a, agent, Presence::Away, length, "away")
-            }
+            Action::Away { agent, length } => self.step_out(a, agent, Presence::Away, length, "away"),
             Action::Coaching { agent, length } => {
                 self.step_out(a, agent, Presence::TransfersOnly, length, "transfers_only")
             }
@@ -807,11 +689,7 @@ impl Simulator {
                 ag.status_epoch += 1;
                 Some(self.status(a, agent, "online", None))
             }
-            Action::ChannelOff {
-                agent,
-                channel,
-                length,
-            } => {
+            Action::ChannelOff { agent, channel, length } => {
                 let ag = self.agent_mut(a, agent)?;
                 if ag.presence != Presence::Online || ag.channel_off.is_some() {
                     return None;
@@ -819,8 +697,7 @@ impl Simulator {
                 ag.channel_off = Some(channel);
                 ag.status_epoch += 1;
                 let epoch = ag.status_epoch;
-                self.agenda
-                    .plan(now + length, a, Action::ChannelBack { agent, epoch });
+                self.agenda.plan(now + length, a, Action::ChannelBack { agent, epoch });
                 // Off the phones means offline for talk; an email focus block means away from chat.
                 let status = match channel {
                     Channel::Talk => "offline",
@@ -855,61 +732,33 @@ impl Simulator {
                 let account = self.accounts[a as usize].name.clone();
                 Some(Event::AgentRemoved { account, agent: id })
             }
-            Action::Answer {
-                ticket,
-                epoch,
-                accept,
-            } => {
+            Action::Answer { ticket, epoch, accept } => {
                 let acc = &self.accounts[a as usize];
                 let t = acc.tickets.get(ticket).filter(|t| t.epoch == epoch)?;
                 let agent = acc.agents.get(t.offered? as usize)?.id.clone();
                 let (account, ticket) = (acc.name.clone(), t.id.clone());
                 Some(if accept {
-                    Event::OfferAccepted {
-                        account,
-                        ticket,
-                        agent,
-                    }
+                    Event::OfferAccepted { account, ticket, agent }
                 } else {
-                    Event::OfferDeclined {
-                        account,
-                        ticket,
-                        agent,
-                    }
+                    Event::OfferDeclined { account, ticket, agent }
                 })
             }
             Action::Work { ticket, epoch } => self.work(a, ticket, epoch),
             Action::Sweep { ticket, epoch } => self.sweep(a, ticket, epoch),
-            Action::SetStatus {
-                ticket,
-                epoch,
-                status,
-            } => {
+            Action::SetStatus { ticket, epoch, status } => {
                 let acc = &self.accounts[a as usize];
-                let t = acc
-                    .tickets
-                    .get(ticket)
-                    .filter(|t| t.epoch == epoch && t.assignee.is_some())?;
-                Some(Event::TicketStatus {
-                    account: acc.name.clone(),
-                    ticket: t.id.clone(),
-                    status,
-                })
+                let t = acc.tickets.get(ticket).filter(|t| t.epoch == epoch && t.assignee.is_some())?;
+                Some(Event::TicketStatus { account: acc.name.clone(), ticket: t.id.clone(), status })
             }
-            Action::Customer {
-                conversation,
-                generation,
-                action,
-            } => self.customer(a, conversation, generation, action),
+            Action::Customer { conversation, generation, action } => {
+                self.customer(a, conversation, generation, action)
+            }
         }
     }
 
     /// A live agent by index; `None` for one who has left.
     fn agent_mut(&mut self, a: u32, agent: u32) -> Option<&mut Agent> {
-        self.accounts[a as usize]
-            .agents
-            .get_mut(agent as usize)
-            .filter(|ag| !ag.removed)
+        self.accounts[a as usize].agents.get_mut(agent as usize).filter(|ag| !ag.removed)
     }
 
     fn status(&self, a: u32, agent: u32, status: &str, channel: Option<Channel>) -> Event {
@@ -969,15 +818,11 @@ impl Simulator {
     /// (a replacement's) or drawn ones.
     fn hire(&mut self, a: u32, pattern: Option<(usize, u64)>) -> u32 {
         let rng = &mut self.rng;
-        let mut groups: Vec<usize> = (0..GROUPS.len())
-            .filter(|&g| rng.chance(GROUP_MEMBERSHIP[g]))
-            .collect();
+        let mut groups: Vec<usize> = (0..GROUPS.len()).filter(|&g| rng.chance(GROUP_MEMBERSHIP[g])).collect();
         if groups.is_empty() {
             groups.push(0);
         }
-        let skills = (0..self.skills.len())
-            .filter(|&i| rng.chance(skill_share(i)))
-            .collect();
+        let skills = (0..self.skills.len()).filter(|&i| rng.chance(skill_share(i))).collect();
         let capacity = [
             rng.range(MESSAGING_CAPACITY.0, MESSAGING_CAPACITY.1) as u32,
             rng.range(EMAIL_CAPACITY.0, EMAIL_CAPACITY.1) as u32,
@@ -1033,13 +878,12 @@ impl Simulator {
         let ag = &self.accounts[a as usize].agents[agent as usize];
         let now = self.agenda.now;
         // Seven days always hold a working day, and fourteen one that is also in the future.
-        let Some(day) = (after_day + 1..after_day + 15)
-            .find(|&d| ag.works(d) && ag.shift_begin(d) + LOGIN_JITTER >= now)
+        let Some(day) =
+            (after_day + 1..after_day + 15).find(|&d| ag.works(d) && ag.shift_begin(d) + LOGIN_JITTER >= now)
         else {
             return;
         };
-        let at =
-            (ag.shift_begin(day) + self.rng.below(2 * LOGIN_JITTER)).saturating_sub(LOGIN_JITTER);
+        let at = (ag.shift_begin(day) + self.rng.below(2 * LOGIN_JITTER)).saturating_sub(LOGIN_JITTER);
         self.agenda.plan(at, a, Action::ShiftStart { agent, day });
     }
 
@@ -1052,8 +896,7 @@ impl Simulator {
         let begin = ag.shift_begin(day);
         let talk = ag.capacity[Channel::Talk.index()] > 0;
         let parked = std::mem::take(&mut ag.parked);
-        let end = begin + SHIFT_LENGTH - LOGOFF_JITTER.0
-            + self.rng.below(LOGOFF_JITTER.0 + LOGOFF_JITTER.1);
+        let end = begin + SHIFT_LENGTH - LOGOFF_JITTER.0 + self.rng.below(LOGOFF_JITTER.0 + LOGOFF_JITTER.1);
         for (offset, jitter, (shortest, longest)) in BREAKS {
             let at = (begin + offset + self.rng.below(2 * jitter)).saturating_sub(jitter);
             let length = self.rng.range(shortest, longest);
@@ -1065,26 +908,14 @@ impl Simulator {
         let (early, late) = (now + 30 * MINUTE, end.saturating_sub(HOUR));
         if early < late {
             let extras = [
-                (
-                    talk && self.rng.chance(TALK_OFF_P),
-                    Channel::Talk,
-                    TALK_OFF_LENGTH,
-                ),
-                (
-                    self.rng.chance(EMAIL_FOCUS_P),
-                    Channel::Messaging,
-                    EMAIL_FOCUS_LENGTH,
-                ),
+                (talk && self.rng.chance(TALK_OFF_P), Channel::Talk, TALK_OFF_LENGTH),
+                (self.rng.chance(EMAIL_FOCUS_P), Channel::Messaging, EMAIL_FOCUS_LENGTH),
             ];
             for (happens, channel, (shortest, longest)) in extras {
                 if happens {
                     let at = self.rng.range(early, late);
                     let length = self.rng.range(shortest, longest);
-                    let action = Action::ChannelOff {
-                        agent,
-                        channel,
-                        length,
-                    };
+                    let action = Action::ChannelOff { agent, channel, length };
                     self.agenda.plan(at, a, action);
                 }
             }
@@ -1129,12 +960,7 @@ impl Simulator {
             }
             _ => {
                 let m = &mut ag.capacity[Channel::Messaging.index()];
-                *m = if rng.chance(0.5) {
-                    *m + 1
-                } else {
-                    m.saturating_sub(1)
-                }
-                .clamp(1, 6);
+                *m = if rng.chance(0.5) { *m + 1 } else { m.saturating_sub(1) }.clamp(1, 6);
             }
         }
     }
@@ -1145,10 +971,7 @@ impl Simulator {
         let acc = &mut self.accounts[a as usize];
         let t = acc.tickets.get_mut(ticket).filter(|t| t.epoch == epoch)?;
         let agent = t.assignee?;
-        let ag = acc
-            .agents
-            .get_mut(agent as usize)
-            .filter(|ag| !ag.removed)?;
+        let ag = acc.agents.get_mut(agent as usize).filter(|ag| !ag.removed)?;
         if ag.presence == Presence::LoggedOff {
             ag.parked.push((ticket, epoch));
             return None;
@@ -1176,11 +999,7 @@ impl Simulator {
 
     fn transfer(&mut self, a: u32, ticket: u32, from: u32, channel: Channel) -> Option<Event> {
         let to_agent = !self.rng.chance(TRANSFER_TO_GROUP_P);
-        let colleague = if to_agent {
-            self.colleague(a, channel, Some(from), None)
-        } else {
-            None
-        };
+        let colleague = if to_agent { self.colleague(a, channel, Some(from), None) } else { None };
         let acc = &mut self.accounts[a as usize];
         let t = acc.tickets.get_mut(ticket)?;
         let to = match colleague {
@@ -1204,23 +1023,15 @@ impl Simulator {
                 TransferTarget::Group(GROUPS[g].to_owned())
             }
         };
-        Some(Event::TicketTransferred {
-            account: acc.name.clone(),
-            ticket: t.id.clone(),
-            to,
-        })
+        Some(Event::TicketTransferred { account: acc.name.clone(), ticket: t.id.clone(), to })
     }
 
     /// A supervisor assigns a ticket that has waited too long.
     fn sweep(&mut self, a: u32, ticket: u32, epoch: u64) -> Option<Event> {
-        let t = self.accounts[a as usize]
-            .tickets
-            .get(ticket)
-            .filter(|t| t.epoch == epoch)?;
+        let t = self.accounts[a as usize].tickets.get(ticket).filter(|t| t.epoch == epoch)?;
         let (channel, group) = (t.channel, t.group);
-        let Some(agent) = self
-            .colleague(a, channel, None, group)
-            .or_else(|| self.colleague(a, channel, None, None))
+        let Some(agent) =
+            self.colleague(a, channel, None, group).or_else(|| self.colleague(a, channel, None, None))
         else {
             let after = self.rng.range(SWEEP_AFTER.0, SWEEP_AFTER.1);
             let action = Action::Sweep { ticket, epoch };
@@ -1273,10 +1084,7 @@ impl Simulator {
         for _ in 0..10_000 {
             t += self.rng.exp(self.peak_gap_ms);
             let at = t as u64;
-            if self
-                .rng
-                .chance(self.keep_by_hour[((at % DAY) / HOUR) as usize])
-            {
+            if self.rng.chance(self.keep_by_hour[((at % DAY) / HOUR) as usize]) {
                 return Some(at);
             }
         }
@@ -1294,9 +1102,7 @@ impl Simulator {
         if origin == Origin::Email {
             let via = self.rng.pick(&EMAIL_VIAS);
             let id = format!("{}-{n}", origin.prefix());
-            let slot =
-                acc.tickets
-                    .insert(Ticket::new(id.clone(), Channel::Email, None, needs.group));
+            let slot = acc.tickets.insert(Ticket::new(id.clone(), Channel::Email, None, needs.group));
             acc.ticket_ids.insert(id.clone(), slot);
             return Event::TicketCreated(NewTicket {
                 account: acc.name.clone(),
@@ -1323,21 +1129,12 @@ impl Simulator {
         event
     }
 
-    fn customer(
-        &mut self,
-        a: u32,
-        c: u32,
-        generation: u64,
-        action: CustomerAction,
-    ) -> Option<Event> {
+    fn customer(&mut self, a: u32, c: u32, generation: u64, action: CustomerAction) -> Option<Event> {
         // Replies and returns may find the ticket closed and start a follow-up, which takes its
         // needs from the message.
         let needs = (!matches!(action, CustomerAction::Chatter)).then(|| self.needs());
         let acc = &mut self.accounts[a as usize];
-        let conv = acc
-            .conversations
-            .get_mut(c)
-            .filter(|conv| conv.generation == generation)?;
+        let conv = acc.conversations.get_mut(c).filter(|conv| conv.generation == generation)?;
         conv.planned -= 1;
         let live = conv
             .current
@@ -1383,12 +1180,7 @@ impl Simulator {
                 }
             }
         }
-        Needs {
-            priority,
-            group,
-            skills,
-            optional_skills,
-        }
+        Needs { priority, group, skills, optional_skills }
     }
 }
 
@@ -1474,14 +1266,7 @@ fn message(account: &str, conv: &Conversation, needs: Option<Needs>) -> Event {
         account: account.to_owned(),
         conversation: conv.id.clone(),
         requester: conv.requester.clone(),
-        attrs: attrs(
-            account,
-            conv.origin.channel(),
-            via,
-            authenticated,
-            conv.brand,
-            needs,
-        ),
+        attrs: attrs(account, conv.origin.channel(), via, authenticated, conv.brand, needs),
     })
 }
 

@@ -52,9 +52,7 @@ fn replay(text: &[u8]) -> Replay {
             *r.effects.entry(describe(&e.kind)).or_default() += 1;
         }
         if r.lines % 1000 == 0 {
-            engine
-                .check_invariants()
-                .unwrap_or_else(|e| panic!("line {}: {e}", r.lines));
+            engine.check_invariants().unwrap_or_else(|e| panic!("line {}: {e}", r.lines));
         }
     }
     engine.check_invariants().expect("invariants at the end");
@@ -69,26 +67,19 @@ fn step(engine: &mut Engine, line: &str, effects: &mut Vec<Effect>) -> Result<Ev
     }
     engine.advance(at, effects);
     let event = wire::decode_event(&obj, &*engine).map_err(|e| e.to_string())?;
-    engine
-        .apply(&event, at, effects)
-        .map_err(|e| e.to_string())?;
+    engine.apply(&event, at, effects).map_err(|e| e.to_string())?;
     Ok(event)
 }
 
 fn describe(kind: &EffectKind) -> String {
     match kind {
-        EffectKind::TicketCreated {
-            follow_up_of: Some(_),
-            ..
-        } => "ticket_created follow_up_of".into(),
+        EffectKind::TicketCreated { follow_up_of: Some(_), .. } => "ticket_created follow_up_of".into(),
         EffectKind::TicketCreated { style, .. } => format!("ticket_created {style}"),
         EffectKind::OfferWithdrawn { reason, .. } => format!("offer_withdrawn {reason}"),
         EffectKind::Unassigned { reason, .. } => format!("unassigned {reason}"),
-        EffectKind::StatusChanged {
-            to: TicketStatus::Closed,
-            reason: StatusReason::StyleClose,
-            ..
-        } => "status_changed style_close".into(),
+        EffectKind::StatusChanged { to: TicketStatus::Closed, reason: StatusReason::StyleClose, .. } => {
+            "status_changed style_close".into()
+        }
         EffectKind::StatusChanged { to, reason, .. } => {
             format!("status_changed {to} {reason}")
         }
@@ -100,10 +91,7 @@ fn describe(kind: &EffectKind) -> String {
 
 #[test]
 fn the_same_seed_gives_the_same_lines() {
-    let params = SimParams {
-        bad_line_ratio: 0.01,
-        ..SimParams::default()
-    };
+    let params = SimParams { bad_line_ratio: 0.01, ..SimParams::default() };
     let a = lines(params.clone(), 20_000);
     assert_eq!(a, lines(params.clone(), 20_000));
     let other = lines(SimParams { seed: 2, ..params }, 20_000);
@@ -113,13 +101,7 @@ fn the_same_seed_gives_the_same_lines() {
 #[test]
 fn bad_lines_leave_the_valid_events_alone() {
     let clean = lines(SimParams::default(), 10_000);
-    let dirty = lines(
-        SimParams {
-            bad_line_ratio: 0.05,
-            ..SimParams::default()
-        },
-        10_000,
-    );
+    let dirty = lines(SimParams { bad_line_ratio: 0.05, ..SimParams::default() }, 10_000);
     // The dirty run is the clean one with bad lines inserted. Matched greedily, a clean line
     // missing from it would leave every later line unmatched.
     let mut clean = clean.split_inclusive(|&b| b == b'\n').peekable();
@@ -140,13 +122,7 @@ fn a_day_of_traffic_replays_valid_and_exercises_every_effect() {
     let r = replay(&text);
     eprintln!("{r:#?}");
     assert_eq!(r.lines, 50_000);
-    assert!(
-        r.refused * 50 < r.lines,
-        "{} of {} lines refused: {:?}",
-        r.refused,
-        r.lines,
-        r.errors
-    );
+    assert!(r.refused * 50 < r.lines, "{} of {} lines refused: {:?}", r.refused, r.lines, r.errors);
     for key in [
         "ticket_created live_chat",
         "ticket_created live_chat_returning",
@@ -181,14 +157,8 @@ fn a_day_of_traffic_replays_valid_and_exercises_every_effect() {
 
 #[test]
 fn bad_lines_are_refused_and_nothing_else_is() {
-    let text = lines(
-        SimParams {
-            bad_line_ratio: 0.02,
-            tick_interval_ms: 60_000,
-            ..SimParams::default()
-        },
-        30_000,
-    );
+    let text =
+        lines(SimParams { bad_line_ratio: 0.02, tick_interval_ms: 60_000, ..SimParams::default() }, 30_000);
     let r = replay(&text);
     let blank = text.split(|&b| b == b'\n').filter(|l| l.is_empty()).count() as u64 - 1;
     let bad = (r.refused + blank) as f64 / r.lines as f64;
@@ -210,11 +180,7 @@ fn many_accounts_and_skills_stay_valid() {
         };
         let text = lines(params, 20_000);
         let r = replay(&text);
-        assert!(
-            r.refused * 50 < r.lines,
-            "{accounts}/{skills}: {:?}",
-            r.errors
-        );
+        assert!(r.refused * 50 < r.lines, "{accounts}/{skills}: {:?}", r.errors);
         assert!(r.effects.contains_key("assigned"));
     }
 }
@@ -235,19 +201,12 @@ fn next_due_holds_back_what_is_not_due() {
 
 #[test]
 fn nothing_to_simulate_is_no_events() {
-    let mut sim = Simulator::new(SimParams {
-        accounts: 0,
-        ..SimParams::default()
-    });
+    let mut sim = Simulator::new(SimParams { accounts: 0, ..SimParams::default() });
     assert_eq!(sim.peek_time(), None);
     assert_eq!(sim.next(), None);
     let mut out = Vec::new();
     let stats = generate(
-        SimParams {
-            arrivals_per_minute: f64::NAN,
-            agents_per_account: 0,
-            ..SimParams::default()
-        },
+        SimParams { arrivals_per_minute: f64::NAN, agents_per_account: 0, ..SimParams::default() },
         Config::default(),
         10,
         &mut out,

@@ -35,10 +35,7 @@ impl Failure {
             Some(newline) => self.pos - newline,
             None => self.pos + 1,
         };
-        format!(
-            "{}: line {line} column {column} (char {})",
-            self.msg, self.pos
-        )
+        format!("{}: line {line} column {column} (char {})", self.msg, self.pos)
     }
 }
 
@@ -48,17 +45,10 @@ type Scan = Result<usize, Failure>;
 /// `json.loads` on a `str`: BOM check, then `JSONDecoder.decode`.
 fn decode(s: &[char]) -> Result<(), Failure> {
     if s.first() == Some(&'\u{feff}') {
-        return Err(Failure::at(
-            "Unexpected UTF-8 BOM (decode using utf-8-sig)",
-            0,
-        ));
+        return Err(Failure::at("Unexpected UTF-8 BOM (decode using utf-8-sig)", 0));
     }
     let end = skip_whitespace(s, scan_value(s, skip_whitespace(s, 0))?);
-    if end == s.len() {
-        Ok(())
-    } else {
-        Err(Failure::at("Extra data", end))
-    }
+    if end == s.len() { Ok(()) } else { Err(Failure::at("Extra data", end)) }
 }
 
 /// JSON's four whitespace characters only, as `json.decoder.WHITESPACE`.
@@ -92,11 +82,7 @@ fn scan_value(s: &[char], mut idx: usize) -> Scan {
         let mut end = match s.get(idx) {
             Some('"') => scan_string(s, idx + 1)?,
             Some(&c @ ('[' | '{')) => {
-                let container = if c == '[' {
-                    Container::Array
-                } else {
-                    Container::Object
-                };
+                let container = if c == '[' { Container::Array } else { Container::Object };
                 let first = skip_whitespace(s, idx + 1);
                 if s.get(first) == Some(&container.closer()) {
                     first + 1
@@ -137,10 +123,7 @@ fn member_start(s: &[char], container: Container, i: usize) -> Scan {
         Container::Array => Ok(i),
         Container::Object => {
             if s.get(i) != Some(&'"') {
-                return Err(Failure::at(
-                    "Expecting property name enclosed in double quotes",
-                    i,
-                ));
+                return Err(Failure::at("Expecting property name enclosed in double quotes", i));
             }
             let colon = skip_whitespace(s, scan_string(s, i + 1)?);
             if s.get(colon) != Some(&':') {
@@ -156,11 +139,7 @@ fn member_start(s: &[char], container: Container, i: usize) -> Scan {
 fn constant_end(s: &[char], idx: usize) -> Option<usize> {
     ["null", "true", "false", "NaN", "Infinity", "-Infinity"]
         .into_iter()
-        .find(|name| {
-            name.chars()
-                .enumerate()
-                .all(|(k, c)| s.get(idx + k) == Some(&c))
-        })
+        .find(|name| name.chars().enumerate().all(|(k, c)| s.get(idx + k) == Some(&c)))
         .map(|name| idx + name.len())
 }
 
@@ -229,8 +208,7 @@ fn scan_string(s: &[char], start: usize) -> Scan {
                 if end >= s.len() {
                     return Err(Failure::at("Invalid \\uXXXX escape", next - 1));
                 }
-                let unit =
-                    hex4(&s[next..end]).ok_or(Failure::at("Invalid \\uXXXX escape", end - 5))?;
+                let unit = hex4(&s[next..end]).ok_or(Failure::at("Invalid \\uXXXX escape", end - 5))?;
                 // A high surrogate followed by `\u`: CPython reads the next four digits too (failing on
                 // bad ones) and keeps them only when they make a low surrogate.
                 if (0xd800..0xdc00).contains(&unit)
@@ -238,8 +216,8 @@ fn scan_string(s: &[char], start: usize) -> Scan {
                     && s[end] == '\\'
                     && s[end + 1] == 'u'
                 {
-                    let low = hex4(&s[end + 2..end + 6])
-                        .ok_or(Failure::at("Invalid \\uXXXX escape", end + 1))?;
+                    let low =
+                        hex4(&s[end + 2..end + 6]).ok_or(Failure::at("Invalid \\uXXXX escape", end + 1))?;
                     if (0xdc00..0xe000).contains(&low) {
                         end += 6;
                     }
@@ -253,9 +231,7 @@ fn scan_string(s: &[char], start: usize) -> Scan {
 
 /// The value of four hex digits.
 fn hex4(digits: &[char]) -> Option<u32> {
-    digits
-        .iter()
-        .try_fold(0, |value, c| Some(value << 4 | c.to_digit(16)?))
+    digits.iter().try_fold(0, |value, c| Some(value << 4 | c.to_digit(16)?))
 }
 
 #[cfg(test)]
@@ -271,10 +247,7 @@ mod tests {
 
     #[test]
     fn messages_of_the_conformance_trace() {
-        assert_eq!(
-            error("garbage in the pipe\n"),
-            "Expecting value: line 1 column 1 (char 0)"
-        );
+        assert_eq!(error("garbage in the pipe\n"), "Expecting value: line 1 column 1 (char 0)");
         assert_eq!(
             error("{\"at\":1767576319100,\"type\":\"message\",\"account\":\"acme\"\n"),
             "Expecting ',' delimiter: line 2 column 1 (char 54)"
@@ -290,55 +263,22 @@ mod tests {
         let cases = [
             ("", "Expecting value: line 1 column 1 (char 0)"),
             ("\n", "Expecting value: line 2 column 1 (char 1)"),
-            (
-                "\u{feff}{}",
-                "Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 (char 0)",
-            ),
+            ("\u{feff}{}", "Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 (char 0)"),
             ("{} {}", "Extra data: line 1 column 4 (char 3)"),
-            (
-                "{'a': 1}",
-                "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
-            ),
-            (
-                "{\"a\" 1}",
-                "Expecting ':' delimiter: line 1 column 6 (char 5)",
-            ),
+            ("{'a': 1}", "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+            ("{\"a\" 1}", "Expecting ':' delimiter: line 1 column 6 (char 5)"),
             ("[1 2]", "Expecting ',' delimiter: line 1 column 4 (char 3)"),
             ("[1,]", "Expecting value: line 1 column 4 (char 3)"),
-            (
-                "{\"a\":1,}",
-                "Expecting property name enclosed in double quotes: line 1 column 8 (char 7)",
-            ),
-            (
-                "\"abc",
-                "Unterminated string starting at: line 1 column 1 (char 0)",
-            ),
-            (
-                "[\"a\\",
-                "Unterminated string starting at: line 1 column 2 (char 1)",
-            ),
-            (
-                "\"a\tb\"",
-                "Invalid control character at: line 1 column 3 (char 2)",
-            ),
+            ("{\"a\":1,}", "Expecting property name enclosed in double quotes: line 1 column 8 (char 7)"),
+            ("\"abc", "Unterminated string starting at: line 1 column 1 (char 0)"),
+            ("[\"a\\", "Unterminated string starting at: line 1 column 2 (char 1)"),
+            ("\"a\tb\"", "Invalid control character at: line 1 column 3 (char 2)"),
             ("\"a\\xb\"", "Invalid \\escape: line 1 column 3 (char 2)"),
-            (
-                "\"\\u12x4\"",
-                "Invalid \\uXXXX escape: line 1 column 3 (char 2)",
-            ),
-            (
-                "\"\\u0041",
-                "Invalid \\uXXXX escape: line 1 column 3 (char 2)",
-            ),
-            (
-                "\"\\ud800\\u12x4\"",
-                "Invalid \\uXXXX escape: line 1 column 9 (char 8)",
-            ),
+            ("\"\\u12x4\"", "Invalid \\uXXXX escape: line 1 column 3 (char 2)"),
+            ("\"\\u0041", "Invalid \\uXXXX escape: line 1 column 3 (char 2)"),
+            ("\"\\ud800\\u12x4\"", "Invalid \\uXXXX escape: line 1 column 9 (char 8)"),
             ("\"é\" x", "Extra data: line 1 column 5 (char 4)"),
-            (
-                "{\"a\":\n\n  -}",
-                "Expecting value: line 3 column 3 (char 9)",
-            ),
+            ("{\"a\":\n\n  -}", "Expecting value: line 3 column 3 (char 9)"),
             ("1.e5", "Extra data: line 1 column 2 (char 1)"),
             ("tru", "Expecting value: line 1 column 1 (char 0)"),
         ];
@@ -398,9 +338,8 @@ mod tests {
             "  {\n\"a\"\n:\n1\n}  ",
         ];
         const ALPHABET: [char; 34] = [
-            '"', '\\', ',', ':', '{', '}', '[', ']', ' ', '\n', '\r', '\t', 'a', 'u', 'd', '8',
-            '0', '1', '-', '+', '.', 'e', 'E', 'N', 'I', 'n', 't', 'f', 'x', '/', '\u{1}',
-            '\u{feff}', 'é', '😀',
+            '"', '\\', ',', ':', '{', '}', '[', ']', ' ', '\n', '\r', '\t', 'a', 'u', 'd', '8', '0', '1',
+            '-', '+', '.', 'e', 'E', 'N', 'I', 'n', 't', 'f', 'x', '/', '\u{1}', '\u{feff}', 'é', '😀',
         ];
         const SUFFIXES: [&str; 5] = ["", "\n", "\r\n", " x", "\n\n"];
         let mut rng = Rng(0x5eed_1234_abcd_0001);
@@ -455,12 +394,7 @@ sys.stdout.write(json.dumps(verdicts))
             }
         };
         let input = serde_json::to_vec(inputs).expect("strings serialize");
-        child
-            .stdin
-            .take()
-            .expect("piped stdin")
-            .write_all(&input)
-            .expect("write to python3");
+        child.stdin.take().expect("piped stdin").write_all(&input).expect("write to python3");
         let output = child.wait_with_output().expect("python3 runs");
         assert!(output.status.success(), "python3 failed");
         Some(serde_json::from_slice(&output.stdout).expect("python3 prints a JSON list"))
@@ -492,10 +426,7 @@ sys.stdout.write(json.dumps(verdicts))
             };
             mismatches.push(format!("{text:?}: python3 {verdict:?}, ours {ours}"));
         }
-        assert!(
-            compared_errors > 10_000,
-            "too few malformed inputs: {compared_errors}"
-        );
+        assert!(compared_errors > 10_000, "too few malformed inputs: {compared_errors}");
         assert!(
             mismatches.is_empty(),
             "{} mismatches, first ones:\n{}",

@@ -78,17 +78,13 @@ pub fn decode_event(obj: &Object, known: &impl Known) -> Result<Event, WireError
     };
     let existing_ticket = |account: &str| {
         let ticket = f.non_empty("ticket")?;
-        unknown(known.ticket(account, &ticket), &|| {
-            EngineError::UnknownTicket(ticket.clone())
-        })?;
+        unknown(known.ticket(account, &ticket), &|| EngineError::UnknownTicket(ticket.clone()))?;
         Ok::<_, WireError>(ticket)
     };
     let existing_agent = |account: &str, value: String| {
-        unknown(known.agent(account, &value), &|| {
-            EngineError::UnknownAgent {
-                field: "agent",
-                agent: value.clone(),
-            }
+        unknown(known.agent(account, &value), &|| EngineError::UnknownAgent {
+            field: "agent",
+            agent: value.clone(),
         })?;
         Ok::<_, WireError>(value)
     };
@@ -101,9 +97,7 @@ pub fn decode_event(obj: &Object, known: &impl Known) -> Result<Event, WireError
     };
     let style = |account: &str, value: Option<String>| {
         if let Some(v) = &value {
-            unknown(known.style(account, v), &|| {
-                EngineError::UnknownStyle(v.clone())
-            })?;
+            unknown(known.style(account, v), &|| EngineError::UnknownStyle(v.clone()))?;
         }
         Ok::<_, WireError>(value)
     };
@@ -120,25 +114,14 @@ pub fn decode_event(obj: &Object, known: &impl Known) -> Result<Event, WireError
                     channel: c.clone(),
                 })?;
             }
-            Event::AgentUpserted {
-                account,
-                agent,
-                groups,
-                skills,
-                capacity,
-            }
+            Event::AgentUpserted { account, agent, groups, skills, capacity }
         }
         "agent_status" => {
             let account = account()?;
             let agent = existing_agent(&account, f.non_empty("agent")?)?;
             let status = f.non_empty("status")?;
             let channel = f.opt_string("channel")?;
-            Event::AgentStatus {
-                account,
-                agent,
-                status,
-                channel,
-            }
+            Event::AgentStatus { account, agent, status, channel }
         }
         "agent_removed" => {
             let account = account()?;
@@ -149,10 +132,7 @@ pub fn decode_event(obj: &Object, known: &impl Known) -> Result<Event, WireError
             let account = account()?;
             let conversation = f.non_empty("conversation")?;
             let requester = f.non_empty("requester")?;
-            let channel = channel(
-                f.opt_string("channel")?
-                    .unwrap_or_else(|| "messaging".to_owned()),
-            )?;
+            let channel = channel(f.opt_string("channel")?.unwrap_or_else(|| "messaging".to_owned()))?;
             let via = f.string("via")?;
             let authenticated = f.flag("authenticated")?;
             let brand = f.opt_string("brand")?;
@@ -182,10 +162,7 @@ pub fn decode_event(obj: &Object, known: &impl Known) -> Result<Event, WireError
             let account = account()?;
             let ticket = f.non_empty("ticket")?;
             if known.ticket(&account, &ticket) == Some(true) {
-                return Err(WireError::Unknown(EngineError::TicketExists {
-                    field: "ticket",
-                    ticket,
-                }));
+                return Err(WireError::Unknown(EngineError::TicketExists { field: "ticket", ticket }));
             }
             let channel = channel(f.string("channel")?)?;
             let via = f.string("via")?;
@@ -219,28 +196,16 @@ pub fn decode_event(obj: &Object, known: &impl Known) -> Result<Event, WireError
             let ticket = existing_ticket(&account)?;
             let agent = existing_agent(&account, f.non_empty("agent")?)?;
             if type_name == "offer_accepted" {
-                Event::OfferAccepted {
-                    account,
-                    ticket,
-                    agent,
-                }
+                Event::OfferAccepted { account, ticket, agent }
             } else {
-                Event::OfferDeclined {
-                    account,
-                    ticket,
-                    agent,
-                }
+                Event::OfferDeclined { account, ticket, agent }
             }
         }
         "ticket_status" => {
             let account = account()?;
             let ticket = existing_ticket(&account)?;
             let status = f.ticket_status()?;
-            Event::TicketStatus {
-                account,
-                ticket,
-                status,
-            }
+            Event::TicketStatus { account, ticket, status }
         }
         "ticket_transferred" => {
             let account = account()?;
@@ -249,11 +214,7 @@ pub fn decode_event(obj: &Object, known: &impl Known) -> Result<Event, WireError
                 TransferTarget::Agent(a) => TransferTarget::Agent(existing_agent(&account, a)?),
                 group => group,
             };
-            Event::TicketTransferred {
-                account,
-                ticket,
-                to,
-            }
+            Event::TicketTransferred { account, ticket, to }
         }
         "tick" => Event::Tick,
         _ => return Err(WireError::UnknownType(type_name.to_owned())),
@@ -341,15 +302,13 @@ impl<'a> Fields<'a> {
     /// `ticket_status`'s `status`: only the statuses an agent may set.
     fn ticket_status(&self) -> Result<TicketStatus, WireError> {
         let name = self.str("status")?;
-        TicketStatus::parse(name)
-            .filter(|status| TicketStatus::AGENT_SETTABLE.contains(status))
-            .ok_or_else(|| WireError::NotOneOf {
+        TicketStatus::parse(name).filter(|status| TicketStatus::AGENT_SETTABLE.contains(status)).ok_or_else(
+            || WireError::NotOneOf {
                 field: "status",
                 given: name.to_owned(),
-                allowed: TicketStatus::AGENT_SETTABLE
-                    .map(TicketStatus::as_str)
-                    .join(", "),
-            })
+                allowed: TicketStatus::AGENT_SETTABLE.map(TicketStatus::as_str).join(", "),
+            },
+        )
     }
 
     /// `capacity`, channel names kept as given (the engine knows which channels exist); absent is empty.
@@ -389,10 +348,7 @@ mod tests {
     use crate::parse_object;
 
     fn decode(line: &str) -> Result<Event, WireError> {
-        decode_event(
-            &parse_object(line).expect("test lines are JSON objects"),
-            &ShapeOnly,
-        )
+        decode_event(&parse_object(line).expect("test lines are JSON objects"), &ShapeOnly)
     }
 
     fn error(line: &str) -> String {
@@ -403,11 +359,7 @@ mod tests {
     }
 
     fn attrs(channel: &str, via: &str) -> TicketAttrs {
-        TicketAttrs {
-            channel: channel.into(),
-            via: via.into(),
-            ..TicketAttrs::default()
-        }
+        TicketAttrs { channel: channel.into(), via: via.into(), ..TicketAttrs::default() }
     }
 
     fn strings(names: &[&str]) -> Vec<String> {
@@ -417,35 +369,20 @@ mod tests {
     #[test]
     fn type_is_checked_first() {
         assert_eq!(error(r#"{"at":1,"account":"a"}"#), "missing field 'type'");
-        assert_eq!(
-            error(r#"{"at":1,"type":null,"account":"a"}"#),
-            "missing field 'type'"
-        );
-        assert_eq!(
-            error(r#"{"type":7}"#),
-            "invalid field 'type': expected a string"
-        );
+        assert_eq!(error(r#"{"at":1,"type":null,"account":"a"}"#), "missing field 'type'");
+        assert_eq!(error(r#"{"type":7}"#), "invalid field 'type': expected a string");
         assert_eq!(
             error(r#"{"type":"agent_login","account":"umbrella","ticket":"x"}"#),
             "invalid field 'type': unknown event type \"agent_login\""
         );
-        assert_eq!(
-            error(r#"{"type":"Message"}"#),
-            "invalid field 'type': unknown event type \"Message\""
-        );
-        assert_eq!(
-            error(r#"{"type":""}"#),
-            "invalid field 'type': unknown event type \"\""
-        );
+        assert_eq!(error(r#"{"type":"Message"}"#), "invalid field 'type': unknown event type \"Message\"");
+        assert_eq!(error(r#"{"type":""}"#), "invalid field 'type': unknown event type \"\"");
     }
 
     #[test]
     fn account_comes_after_type_and_before_other_fields() {
         for type_name in Event::TYPE_NAMES.into_iter().filter(|&t| t != "tick") {
-            assert_eq!(
-                error(&format!(r#"{{"type":"{type_name}"}}"#)),
-                "missing field 'account'"
-            );
+            assert_eq!(error(&format!(r#"{{"type":"{type_name}"}}"#)), "missing field 'account'");
             assert_eq!(
                 error(&format!(r#"{{"type":"{type_name}","account":null}}"#)),
                 "missing field 'account'"
@@ -462,10 +399,7 @@ mod tests {
     #[test]
     fn tick_needs_nothing_and_ignores_the_rest() {
         assert_eq!(decode(r#"{"at":5,"type":"tick"}"#), Ok(Event::Tick));
-        assert_eq!(
-            decode(r#"{"type":"tick","account":"","agent":7}"#),
-            Ok(Event::Tick)
-        );
+        assert_eq!(decode(r#"{"type":"tick","account":"","agent":7}"#), Ok(Event::Tick));
     }
 
     #[test]
@@ -522,9 +456,7 @@ mod tests {
         }
         for bad in ["-1", "1.0", "4294967296", "\"3\"", "null", "true"] {
             assert_eq!(
-                error(&format!(
-                    r#"{head},"agent":"a","capacity":{{"email":2,"messaging":{bad}}}}}"#
-                )),
+                error(&format!(r#"{head},"agent":"a","capacity":{{"email":2,"messaging":{bad}}}}}"#)),
                 "invalid field 'capacity': value for \"messaging\" must be a non-negative integer"
             );
         }
@@ -534,9 +466,7 @@ mod tests {
             "missing field 'agent'"
         );
         assert_eq!(
-            error(&format!(
-                r#"{head},"agent":"a","capacity":[],"skills":1,"groups":1}}"#
-            )),
+            error(&format!(r#"{head},"agent":"a","capacity":[],"skills":1,"groups":1}}"#)),
             "invalid field 'groups': expected a list of non-empty strings"
         );
         assert_eq!(
@@ -547,11 +477,8 @@ mod tests {
 
     #[test]
     fn capacity_keeps_the_largest_u32() {
-        let line =
-            r#"{"type":"agent_upserted","account":"a","agent":"b","capacity":{"talk":4294967295}}"#;
-        let Ok(Event::AgentUpserted { capacity, .. }) = decode(line) else {
-            panic!("valid")
-        };
+        let line = r#"{"type":"agent_upserted","account":"a","agent":"b","capacity":{"talk":4294967295}}"#;
+        let Ok(Event::AgentUpserted { capacity, .. }) = decode(line) else { panic!("valid") };
         assert_eq!(capacity, vec![("talk".into(), u32::MAX)]);
     }
 
@@ -578,22 +505,14 @@ mod tests {
             })
         );
         let head = r#"{"type":"agent_status","account":"acme""#;
-        assert_eq!(
-            error(&format!(r#"{head},"status":"online"}}"#)),
-            "missing field 'agent'"
-        );
-        assert_eq!(
-            error(&format!(r#"{head},"agent":"a"}}"#)),
-            "missing field 'status'"
-        );
+        assert_eq!(error(&format!(r#"{head},"status":"online"}}"#)), "missing field 'agent'");
+        assert_eq!(error(&format!(r#"{head},"agent":"a"}}"#)), "missing field 'status'");
         assert_eq!(
             error(&format!(r#"{head},"agent":"a","status":""}}"#)),
             "invalid field 'status': expected a non-empty string"
         );
         assert_eq!(
-            error(&format!(
-                r#"{head},"agent":"a","status":"online","channel":1}}"#
-            )),
+            error(&format!(r#"{head},"agent":"a","status":"online","channel":1}}"#)),
             "invalid field 'channel': expected a string"
         );
     }
@@ -602,15 +521,9 @@ mod tests {
     fn agent_removed() {
         assert_eq!(
             decode(r#"{"type":"agent_removed","account":"acme","agent":"a1"}"#),
-            Ok(Event::AgentRemoved {
-                account: "acme".into(),
-                agent: "a1".into()
-            })
+            Ok(Event::AgentRemoved { account: "acme".into(), agent: "a1".into() })
         );
-        assert_eq!(
-            error(r#"{"type":"agent_removed","account":"acme"}"#),
-            "missing field 'agent'"
-        );
+        assert_eq!(error(r#"{"type":"agent_removed","account":"acme"}"#), "missing field 'agent'");
         assert_eq!(
             error(r#"{"type":"agent_removed","account":"acme","agent":["a1"]}"#),
             "invalid field 'agent': expected a non-empty string"
@@ -663,18 +576,9 @@ mod tests {
         let head = r#"{"type":"message","account":"acme""#;
         let full = r#""conversation":"c","requester":"u","via":"sms""#;
         let cases = [
-            (
-                r#""channel":"messaging""#.to_owned(),
-                "missing field 'conversation'",
-            ),
-            (
-                r#""conversation":"zz-2398","channel":"messaging""#.into(),
-                "missing field 'requester'",
-            ),
-            (
-                r#""conversation":"c","requester":"u","channel":"messaging""#.into(),
-                "missing field 'via'",
-            ),
+            (r#""channel":"messaging""#.to_owned(), "missing field 'conversation'"),
+            (r#""conversation":"zz-2398","channel":"messaging""#.into(), "missing field 'requester'"),
+            (r#""conversation":"c","requester":"u","channel":"messaging""#.into(), "missing field 'via'"),
             (
                 r#""conversation":"","requester":"u","via":"sms""#.into(),
                 "invalid field 'conversation': expected a non-empty string",
@@ -695,14 +599,8 @@ mod tests {
                 format!(r#"{full},"authenticated":"yes","brand":3"#),
                 "invalid field 'authenticated': expected true or false",
             ),
-            (
-                format!(r#"{full},"authenticated":1"#),
-                "invalid field 'authenticated': expected true or false",
-            ),
-            (
-                format!(r#"{full},"brand":3,"priority":3"#),
-                "invalid field 'brand': expected a string",
-            ),
+            (format!(r#"{full},"authenticated":1"#), "invalid field 'authenticated': expected true or false"),
+            (format!(r#"{full},"brand":3,"priority":3"#), "invalid field 'brand': expected a string"),
             (
                 format!(r#"{full},"priority":"super-urgent","group":"""#),
                 "invalid field 'priority': \"super-urgent\" is not one of low, normal, high, urgent",
@@ -711,10 +609,7 @@ mod tests {
                 format!(r#"{full},"priority":"Urgent""#),
                 "invalid field 'priority': \"Urgent\" is not one of low, normal, high, urgent",
             ),
-            (
-                format!(r#"{full},"priority":1"#),
-                "invalid field 'priority': expected a string",
-            ),
+            (format!(r#"{full},"priority":1"#), "invalid field 'priority': expected a string"),
             (
                 format!(r#"{full},"group":"","skills":1"#),
                 "invalid field 'group': expected a non-empty string",
@@ -727,10 +622,7 @@ mod tests {
                 format!(r#"{full},"optional_skills":[""],"style":1"#),
                 "invalid field 'optional_skills': expected a list of non-empty strings",
             ),
-            (
-                format!(r#"{full},"style":["live_chat"]"#),
-                "invalid field 'style': expected a string",
-            ),
+            (format!(r#"{full},"style":["live_chat"]"#), "invalid field 'style': expected a string"),
         ];
         for (fields, text) in cases {
             assert_eq!(error(&format!("{head},{fields}}}")), text, "for {fields}");
@@ -775,22 +667,10 @@ mod tests {
         let head = r#"{"type":"ticket_created","account":"acme""#;
         let full = r#""ticket":"t","channel":"email","via":"email""#;
         let cases = [
-            (
-                r#""channel":"email","via":"email""#.to_owned(),
-                "missing field 'ticket'",
-            ),
-            (
-                r#""ticket":"t","via":"email""#.into(),
-                "missing field 'channel'",
-            ),
-            (
-                r#""ticket":"t","channel":"email""#.into(),
-                "missing field 'via'",
-            ),
-            (
-                r#""ticket":"t","channel":null,"via":"email""#.into(),
-                "missing field 'channel'",
-            ),
+            (r#""channel":"email","via":"email""#.to_owned(), "missing field 'ticket'"),
+            (r#""ticket":"t","via":"email""#.into(), "missing field 'channel'"),
+            (r#""ticket":"t","channel":"email""#.into(), "missing field 'via'"),
+            (r#""ticket":"t","channel":null,"via":"email""#.into(), "missing field 'channel'"),
             (
                 format!(r#"{full},"requester":"","priority":7"#),
                 "invalid field 'requester': expected a non-empty string",
@@ -811,18 +691,12 @@ mod tests {
                 format!(r#"{full},"optional_skills":"x","style":1"#),
                 "invalid field 'optional_skills': expected a list of non-empty strings",
             ),
-            (
-                format!(r#"{full},"style":1,"authenticated":1"#),
-                "invalid field 'style': expected a string",
-            ),
+            (format!(r#"{full},"style":1,"authenticated":1"#), "invalid field 'style': expected a string"),
             (
                 format!(r#"{full},"authenticated":"no","brand":1"#),
                 "invalid field 'authenticated': expected true or false",
             ),
-            (
-                format!(r#"{full},"brand":1"#),
-                "invalid field 'brand': expected a string",
-            ),
+            (format!(r#"{full},"brand":1"#), "invalid field 'brand': expected a string"),
         ];
         for (fields, text) in cases {
             assert_eq!(error(&format!("{head},{fields}}}")), text, "for {fields}");
@@ -834,48 +708,29 @@ mod tests {
         for (type_name, make) in [
             (
                 "offer_accepted",
-                (|account, ticket, agent| Event::OfferAccepted {
-                    account,
-                    ticket,
-                    agent,
-                }) as fn(String, String, String) -> Event,
+                (|account, ticket, agent| Event::OfferAccepted { account, ticket, agent })
+                    as fn(String, String, String) -> Event,
             ),
-            ("offer_declined", |account, ticket, agent| {
-                Event::OfferDeclined {
-                    account,
-                    ticket,
-                    agent,
-                }
-            }),
+            ("offer_declined", |account, ticket, agent| Event::OfferDeclined { account, ticket, agent }),
         ] {
             assert_eq!(
-                decode(&format!(
-                    r#"{{"type":"{type_name}","account":"a","ticket":"t","agent":"g"}}"#
-                )),
+                decode(&format!(r#"{{"type":"{type_name}","account":"a","ticket":"t","agent":"g"}}"#)),
                 Ok(make("a".into(), "t".into(), "g".into()))
             );
             assert_eq!(
-                error(&format!(
-                    r#"{{"type":"{type_name}","account":"a","agent":""}}"#
-                )),
+                error(&format!(r#"{{"type":"{type_name}","account":"a","agent":""}}"#)),
                 "missing field 'ticket'"
             );
             assert_eq!(
-                error(&format!(
-                    r#"{{"type":"{type_name}","account":"a","ticket":"t"}}"#
-                )),
+                error(&format!(r#"{{"type":"{type_name}","account":"a","ticket":"t"}}"#)),
                 "missing field 'agent'"
             );
             assert_eq!(
-                error(&format!(
-                    r#"{{"type":"{type_name}","account":"a","ticket":1,"agent":"g"}}"#
-                )),
+                error(&format!(r#"{{"type":"{type_name}","account":"a","ticket":1,"agent":"g"}}"#)),
                 "invalid field 'ticket': expected a non-empty string"
             );
             assert_eq!(
-                error(&format!(
-                    r#"{{"type":"{type_name}","account":"a","ticket":"t","agent":""}}"#
-                )),
+                error(&format!(r#"{{"type":"{type_name}","account":"a","ticket":"t","agent":""}}"#)),
                 "invalid field 'agent': expected a non-empty string"
             );
         }
@@ -888,28 +743,16 @@ mod tests {
                 decode(&format!(
                     r#"{{"type":"ticket_status","account":"a","ticket":"t","status":"{status}"}}"#
                 )),
-                Ok(Event::TicketStatus {
-                    account: "a".into(),
-                    ticket: "t".into(),
-                    status
-                })
+                Ok(Event::TicketStatus { account: "a".into(), ticket: "t".into(), status })
             );
         }
         let head = r#"{"type":"ticket_status","account":"a""#;
-        assert_eq!(
-            error(&format!(r#"{head},"status":"open"}}"#)),
-            "missing field 'ticket'"
-        );
-        assert_eq!(
-            error(&format!(r#"{head},"ticket":"t"}}"#)),
-            "missing field 'status'"
-        );
+        assert_eq!(error(&format!(r#"{head},"status":"open"}}"#)), "missing field 'ticket'");
+        assert_eq!(error(&format!(r#"{head},"ticket":"t"}}"#)), "missing field 'status'");
         for given in ["closed", "new", "Open", ""] {
             assert_eq!(
                 error(&format!(r#"{head},"ticket":"t","status":"{given}"}}"#)),
-                format!(
-                    "invalid field 'status': \"{given}\" is not one of open, pending, on_hold, solved"
-                )
+                format!("invalid field 'status': \"{given}\" is not one of open, pending, on_hold, solved")
             );
         }
         assert_eq!(
@@ -937,17 +780,11 @@ mod tests {
                 to: TransferTarget::Group("y".into()),
             })
         );
-        for fields in [
-            r#""agent":"x","group":"y""#,
-            "",
-            r#""agent":null,"group":null"#,
-            r#""agent":"","group":"""#,
-        ] {
+        for fields in
+            [r#""agent":"x","group":"y""#, "", r#""agent":null,"group":null"#, r#""agent":"","group":"""#]
+        {
             assert_eq!(
-                error(&format!(
-                    "{head}{}{fields}}}",
-                    if fields.is_empty() { "" } else { "," }
-                )),
+                error(&format!("{head}{}{fields}}}", if fields.is_empty() { "" } else { "," })),
                 "invalid field 'agent'/'group': exactly one of them is required"
             );
         }

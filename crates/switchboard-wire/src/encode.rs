@@ -18,11 +18,7 @@ pub fn write_effect(effect: &Effect, out: &mut Vec<u8>) {
     write_key(out, "ticket");
     write_str(out, &effect.ticket);
     match &effect.kind {
-        EffectKind::TicketCreated {
-            conversation,
-            style,
-            follow_up_of,
-        } => {
+        EffectKind::TicketCreated { conversation, style, follow_up_of } => {
             if let Some(conversation) = conversation {
                 write_key(out, "conversation");
                 write_str(out, conversation);
@@ -119,12 +115,7 @@ mod tests {
     use switchboard_core::{StatusReason, TicketStatus, UnassignReason, WithdrawReason};
 
     fn effect(kind: EffectKind) -> Effect {
-        Effect {
-            at: 1767571240138,
-            account: "initech".into(),
-            ticket: "em-1".into(),
-            kind,
-        }
+        Effect { at: 1767571240138, account: "initech".into(), ticket: "em-1".into(), kind }
     }
 
     fn encoded(effect: &Effect) -> String {
@@ -183,33 +174,18 @@ mod tests {
                 },
                 json!({"conversation": "c", "style": "live_chat", "follow_up_of": "c#1"}),
             ),
+            (EffectKind::Offered { agent: agent("a1") }, json!({"agent": "a1"})),
             (
-                EffectKind::Offered { agent: agent("a1") },
-                json!({"agent": "a1"}),
-            ),
-            (
-                EffectKind::OfferWithdrawn {
-                    agent: agent("a1"),
-                    reason: WithdrawReason::AgentUnavailable,
-                },
+                EffectKind::OfferWithdrawn { agent: agent("a1"), reason: WithdrawReason::AgentUnavailable },
                 json!({"agent": "a1", "reason": "agent_unavailable"}),
             ),
             (
-                EffectKind::OfferWithdrawn {
-                    agent: agent("a1"),
-                    reason: WithdrawReason::Transferred,
-                },
+                EffectKind::OfferWithdrawn { agent: agent("a1"), reason: WithdrawReason::Transferred },
                 json!({"agent": "a1", "reason": "transferred"}),
             ),
+            (EffectKind::Assigned { agent: agent("a2") }, json!({"agent": "a2"})),
             (
-                EffectKind::Assigned { agent: agent("a2") },
-                json!({"agent": "a2"}),
-            ),
-            (
-                EffectKind::Unassigned {
-                    agent: agent("a2"),
-                    reason: UnassignReason::Transferred,
-                },
+                EffectKind::Unassigned { agent: agent("a2"), reason: UnassignReason::Transferred },
                 json!({"agent": "a2", "reason": "transferred"}),
             ),
             (
@@ -228,33 +204,21 @@ mod tests {
                 },
                 json!({"from": "on_hold", "to": "open", "reason": "customer_reply"}),
             ),
-            (
-                EffectKind::Reopened {
-                    agent: Some(agent("a3")),
-                },
-                json!({"agent": "a3"}),
-            ),
+            (EffectKind::Reopened { agent: Some(agent("a3")) }, json!({"agent": "a3"})),
             (EffectKind::Reopened { agent: None }, json!({})),
             (EffectKind::SkillsRelaxed, json!({})),
         ];
         for (kind, fields) in cases {
             let type_name = kind.type_name();
             let text = encoded(&effect(kind));
-            assert!(
-                text.ends_with('\n') && text.matches('\n').count() == 1,
-                "{text}"
-            );
+            assert!(text.ends_with('\n') && text.matches('\n').count() == 1, "{text}");
             let mut expected = json!({
                 "at": 1767571240138u64, "type": type_name, "account": "initech", "ticket": "em-1"
             });
             if let (Value::Object(all), Value::Object(own)) = (&mut expected, fields) {
                 all.extend(own);
             }
-            assert_eq!(
-                serde_json::from_str::<Value>(&text).expect("JSON"),
-                expected,
-                "{text}"
-            );
+            assert_eq!(serde_json::from_str::<Value>(&text).expect("JSON"), expected, "{text}");
             let keys: Vec<_> = ["\"at\"", "\"type\"", "\"account\"", "\"ticket\""]
                 .iter()
                 .map(|key| text.find(key).expect("key present"))
@@ -269,9 +233,7 @@ mod tests {
             at: 0,
             account: "a\"c\\me\n".into(),
             ticket: "t\u{1}é😀".into(),
-            kind: EffectKind::Assigned {
-                agent: agent("</script>"),
-            },
+            kind: EffectKind::Assigned { agent: agent("</script>") },
         };
         let text = encoded(&e);
         assert_eq!(
@@ -293,13 +255,7 @@ mod tests {
             "invalid field 'type': unknown event type \"agent_login\"",
             &mut out,
         );
-        write_rejected(
-            u64::MAX,
-            None,
-            1,
-            "not JSON: Expecting value: line 1 column 1 (char 0)",
-            &mut out,
-        );
+        write_rejected(u64::MAX, None, 1, "not JSON: Expecting value: line 1 column 1 (char 0)", &mut out);
         assert_eq!(
             String::from_utf8(out).expect("UTF-8"),
             concat!(

@@ -120,10 +120,7 @@ mod tests {
             (WireError::NotObject, "not a JSON object"),
             (WireError::Missing("at"), "missing field 'at'"),
             (
-                WireError::Invalid {
-                    field: "at",
-                    expected: Expected::UnsignedInteger,
-                },
+                WireError::Invalid { field: "at", expected: Expected::UnsignedInteger },
                 "invalid field 'at': expected an integer >= 0",
             ),
             (
@@ -142,15 +139,9 @@ mod tests {
                 WireError::CapacityValue("messaging".into()),
                 "invalid field 'capacity': value for \"messaging\" must be a non-negative integer",
             ),
+            (WireError::TransferTarget, "invalid field 'agent'/'group': exactly one of them is required"),
             (
-                WireError::TransferTarget,
-                "invalid field 'agent'/'group': exactly one of them is required",
-            ),
-            (
-                WireError::AtBeforePrevious {
-                    at: 1767579106918,
-                    previous: 1767579109277,
-                },
+                WireError::AtBeforePrevious { at: 1767579106918, previous: 1767579109277 },
                 "invalid field 'at': 1767579106918 is earlier than the previous event (1767579109277)",
             ),
         ];
@@ -165,22 +156,12 @@ mod tests {
         assert_eq!(WireError::NotObject.field(), None);
         assert_eq!(WireError::Missing("requester").field(), Some("requester"));
         assert_eq!(
-            WireError::Invalid {
-                field: "skills",
-                expected: Expected::NameList
-            }
-            .field(),
+            WireError::Invalid { field: "skills", expected: Expected::NameList }.field(),
             Some("skills")
         );
         assert_eq!(WireError::UnknownType("x".into()).field(), Some("type"));
-        assert_eq!(
-            WireError::CapacityValue("x".into()).field(),
-            Some("capacity")
-        );
+        assert_eq!(WireError::CapacityValue("x".into()).field(), Some("capacity"));
         assert_eq!(WireError::TransferTarget.field(), Some("agent"));
-        assert_eq!(
-            WireError::AtBeforePrevious { at: 1, previous: 2 }.field(),
-            Some("at")
-        );
+        assert_eq!(WireError::AtBeforePrevious { at: 1, previous: 2 }.field(), Some("at"));
     }
 }

@@ -30,27 +30,22 @@ pub fn parse_object(text: &str) -> Result<Object, WireError> {
         Ok(_) => Err(WireError::NotObject),
         // CPython accepts a few things serde_json refuses (NaN, numbers beyond f64, lone surrogates,
         // nesting past serde_json's depth limit); for those, serde_json's own message is all there is.
-        Err(e) => Err(WireError::NotJson(
-            cpython::decode_error(text).unwrap_or_else(|| e.to_string()),
-        )),
+        Err(e) => Err(WireError::NotJson(cpython::decode_error(text).unwrap_or_else(|| e.to_string()))),
     }
 }
 
 /// The line's `account`, when it is a non-empty string; rejected records carry it.
 pub fn account_of(obj: &Object) -> Option<&str> {
-    obj.get("account")
-        .and_then(Value::as_str)
-        .filter(|account| !account.is_empty())
+    obj.get("account").and_then(Value::as_str).filter(|account| !account.is_empty())
 }
 
 /// The line's `at`: a JSON integer ≥ 0 that fits `u64` (`null` counts as absent).
 pub fn at_of(obj: &Object) -> Result<u64, WireError> {
     match obj.get("at") {
         None | Some(Value::Null) => Err(WireError::Missing("at")),
-        Some(at) => at.as_u64().ok_or(WireError::Invalid {
-            field: "at",
-            expected: Expected::UnsignedInteger,
-        }),
+        Some(at) => {
+            at.as_u64().ok_or(WireError::Invalid { field: "at", expected: Expected::UnsignedInteger })
+        }
     }
 }
 
@@ -79,10 +74,7 @@ mod tests {
     #[test]
     fn not_json_uses_cpythons_words() {
         let cases = [
-            (
-                "garbage in the pipe\n",
-                "not JSON: Expecting value: line 1 column 1 (char 0)",
-            ),
+            ("garbage in the pipe\n", "not JSON: Expecting value: line 1 column 1 (char 0)"),
             (
                 "{\"at\":1767576319100,\"type\":\"message\",\"account\":\"acme\"\n",
                 "not JSON: Expecting ',' delimiter: line 2 column 1 (char 54)",
@@ -94,45 +86,25 @@ mod tests {
             ("\n", "not JSON: Expecting value: line 2 column 1 (char 1)"),
         ];
         for (text, message) in cases {
-            assert_eq!(
-                parse_object(text).map_err(|e| e.to_string()),
-                Err(message.to_owned())
-            );
+            assert_eq!(parse_object(text).map_err(|e| e.to_string()), Err(message.to_owned()));
         }
     }
 
     #[test]
     fn not_json_falls_back_to_serde_json_where_cpython_accepts() {
         for (text, message) in [
-            (
-                "{\"at\": NaN}",
-                "not JSON: expected value at line 1 column 8",
-            ),
-            (
-                "{\"x\": 1e999}",
-                "not JSON: number out of range at line 1 column 11",
-            ),
-            (
-                "{\"x\": \"\\ud800\"}",
-                "not JSON: unexpected end of hex escape at line 1 column 14",
-            ),
+            ("{\"at\": NaN}", "not JSON: expected value at line 1 column 8"),
+            ("{\"x\": 1e999}", "not JSON: number out of range at line 1 column 11"),
+            ("{\"x\": \"\\ud800\"}", "not JSON: unexpected end of hex escape at line 1 column 14"),
         ] {
-            assert_eq!(
-                parse_object(text).map_err(|e| e.to_string()),
-                Err(message.to_owned())
-            );
+            assert_eq!(parse_object(text).map_err(|e| e.to_string()), Err(message.to_owned()));
         }
     }
 
     #[test]
     fn account_of_needs_a_non_empty_string() {
         assert_eq!(account_of(&object(r#"{"account":"acme"}"#)), Some("acme"));
-        for text in [
-            r#"{}"#,
-            r#"{"account":""}"#,
-            r#"{"account":null}"#,
-            r#"{"account":1}"#,
-        ] {
+        for text in [r#"{}"#, r#"{"account":""}"#, r#"{"account":null}"#, r#"{"account":1}"#] {
             assert_eq!(account_of(&object(text)), None, "{text}");
         }
     }
@@ -141,26 +113,11 @@ mod tests {
     fn at_of_needs_an_unsigned_integer() {
         assert_eq!(at_of(&object(r#"{"at":1767579106918}"#)), Ok(1767579106918));
         assert_eq!(at_of(&object(r#"{"at":0}"#)), Ok(0));
-        assert_eq!(
-            at_of(&object(r#"{"at":18446744073709551615}"#)),
-            Ok(u64::MAX)
-        );
+        assert_eq!(at_of(&object(r#"{"at":18446744073709551615}"#)), Ok(u64::MAX));
         for text in [r#"{}"#, r#"{"at":null}"#, r#"{"type":"tick"}"#] {
-            assert_eq!(
-                at_of(&object(text)).map_err(|e| e.to_string()),
-                Err("missing field 'at'".into())
-            );
+            assert_eq!(at_of(&object(text)).map_err(|e| e.to_string()), Err("missing field 'at'".into()));
         }
-        for bad in [
-            "1.0",
-            "-1",
-            "18446744073709551616",
-            "\"1\"",
-            "true",
-            "[1]",
-            "{}",
-            "1e3",
-        ] {
+        for bad in ["1.0", "-1", "18446744073709551616", "\"1\"", "true", "[1]", "{}", "1e3"] {
             assert_eq!(
                 at_of(&object(&format!(r#"{{"at":{bad}}}"#))).map_err(|e| e.to_string()),
                 Err("invalid field 'at': expected an integer >= 0".into()),

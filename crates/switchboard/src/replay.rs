@@ -32,9 +32,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut engine = Engine::new(settings.engine).context("configuration")?;
     let input: Box<dyn BufRead> = match &args.file {
         None => Box::new(BufReader::with_capacity(1 << 16, io::stdin().lock())),
-        Some(p) if p.as_os_str() == "-" => {
-            Box::new(BufReader::with_capacity(1 << 16, io::stdin().lock()))
-        }
+        Some(p) if p.as_os_str() == "-" => Box::new(BufReader::with_capacity(1 << 16, io::stdin().lock())),
         Some(p) => Box::new(BufReader::with_capacity(
             1 << 16,
             File::open(p).with_context(|| format!("cannot open {}", p.display()))?,
@@ -93,11 +91,9 @@ pub fn replay(
             continue;
         }
         let rejected = match std::str::from_utf8(&raw) {
-            Err(e) => Some((
-                engine.now(),
-                None,
-                format!("not JSON: invalid UTF-8 at byte {}", e.valid_up_to()),
-            )),
+            Err(e) => {
+                Some((engine.now(), None, format!("not JSON: invalid UTF-8 at byte {}", e.valid_up_to())))
+            }
             Ok(text) => step(engine, text, &mut effects),
         };
         for e in effects.drain(..) {
@@ -121,11 +117,7 @@ pub fn replay(
 }
 
 /// Applies one line; returns the rejected record's `at`, `account` and error when it is refused.
-fn step(
-    engine: &mut Engine,
-    text: &str,
-    effects: &mut Vec<Effect>,
-) -> Option<(u64, Option<String>, String)> {
+fn step(engine: &mut Engine, text: &str, effects: &mut Vec<Effect>) -> Option<(u64, Option<String>, String)> {
     let now = engine.now();
     let obj = match wire::parse_object(text) {
         Ok(obj) => obj,
@@ -134,11 +126,7 @@ fn step(
     let account = wire::account_of(&obj).map(str::to_owned);
     let at = match wire::at_of(&obj) {
         Ok(at) if at < now => {
-            return Some((
-                now,
-                account,
-                wire::WireError::AtBeforePrevious { at, previous: now }.to_string(),
-            ));
+            return Some((now, account, wire::WireError::AtBeforePrevious { at, previous: now }.to_string()));
         }
         Ok(at) => at,
         Err(e) => return Some((now, account, e.to_string())),
@@ -149,8 +137,5 @@ fn step(
         Ok(ev) => ev,
         Err(e) => return Some((at, account, e.to_string())),
     };
-    engine
-        .apply(&event, at, effects)
-        .err()
-        .map(|e| (at, account, e.to_string()))
+    engine.apply(&event, at, effects).err().map(|e| (at, account, e.to_string()))
 }

@@ -18,10 +18,8 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let settings = crate::load_settings(args.config.as_ref())?;
     init_logging(&settings.log);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting tokio")?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
     runtime.block_on(async {
         let daemon = Daemon::start(&settings).await?;
         daemon.run_until_signal().await;
@@ -31,8 +29,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 /// Structured logs on stderr: human text or JSON lines; `RUST_LOG` overrides the configured level.
 pub fn init_logging(log: &LogSettings) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(log.level.as_str()));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(log.level.as_str()));
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -37,10 +37,7 @@ impl Run {
     }
 
     fn json_lines(&self) -> Vec<Value> {
-        self.stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect()
+        self.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
     }
 }
 
@@ -71,25 +68,18 @@ async fn run(args: &[&str], stdin: &str) -> Run {
 
 /// A file in the test's scratch directory.
 fn scratch(name: &str, text: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("cli-{}-{name}", std::process::id()));
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{}-{name}", std::process::id()));
     std::fs::write(&path, text).unwrap();
     path
 }
 
 /// A table line's cells (columns are two or more spaces apart).
 fn cells(line: &str) -> Vec<&str> {
-    line.split("  ")
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .collect()
+    line.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect()
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 /// Two agents, an offer accepted, two tickets waiting for a group nobody is in, an email ticket
@@ -121,15 +111,8 @@ async fn send_then_query_the_state() {
     assert_eq!(sent.stdout, "8 accepted, 3 rejected\n");
     let rejects: Vec<&str> = sent.stderr.lines().collect();
     assert_eq!(rejects.len(), 3, "{}", sent.stderr);
-    assert!(
-        rejects[0].starts_with("line 6: not JSON: "),
-        "{}",
-        rejects[0]
-    );
-    assert_eq!(
-        rejects[1],
-        r#"line 9: invalid field 'ticket': unknown ticket "c9#1""#
-    );
+    assert!(rejects[0].starts_with("line 6: not JSON: "), "{}", rejects[0]);
+    assert_eq!(rejects[1], r#"line 9: invalid field 'ticket': unknown ticket "c9#1""#);
     assert_eq!(
         rejects[2],
         r#"line 10: invalid field 'priority': "asap" is not one of low, normal, high, urgent"#
@@ -150,54 +133,22 @@ async fn send_then_query_the_state() {
         serde_json::json!({"type": "rejected", "line": 2, "code": "INVALID_ARGUMENT", "field": "type",
             "error": "invalid field 'type': unknown event type \"bogus\""})
     );
-    assert_eq!(
-        (records[1]["line"].as_u64(), records[1]["field"].as_str()),
-        (Some(3), Some("at"))
-    );
-    assert!(
-        records[1]["error"]
-            .as_str()
-            .unwrap()
-            .contains("ahead of the daemon's clock")
-    );
+    assert_eq!((records[1]["line"].as_u64(), records[1]["field"].as_str()), (Some(3), Some("at")));
+    assert!(records[1]["error"].as_str().unwrap().contains("ahead of the daemon's clock"));
     assert_eq!(
         records[2],
         serde_json::json!({"type": "summary", "accepted": 1, "duplicates": 0, "rejected": 2})
     );
     let clean = run(&["send", "--addr", &addr], "{\"type\":\"tick\"}\n").await;
-    assert_eq!(
-        (clean.code, clean.stdout.as_str()),
-        (0, "1 accepted, 0 rejected\n")
-    );
+    assert_eq!((clean.code, clean.stdout.as_str()), (0, "1 accepted, 0 rejected\n"));
 
     let agents = run(&["agents", "--account", "acme", "--addr", &addr], "").await;
     assert_eq!(agents.code, 0, "{}", agents.stderr);
     let lines: Vec<Vec<&str>> = agents.stdout.lines().map(cells).collect();
-    assert_eq!(
-        lines[0],
-        ["AGENT", "GROUPS", "SKILLS", "MESSAGING", "EMAIL", "TALK"]
-    );
-    assert_eq!(
-        lines[1],
-        [
-            "ana",
-            "support",
-            "de",
-            "online 1/2",
-            "online 1/5",
-            "online 0/0"
-        ]
-    );
-    assert_eq!(
-        lines[2],
-        ["bob", "-", "-", "offline 0/1", "offline 0/0", "offline 0/0"]
-    );
-    let agents = run(
-        &["agents", "--account", "acme", "--json", "--addr", &addr],
-        "",
-    )
-    .await
-    .json();
+    assert_eq!(lines[0], ["AGENT", "GROUPS", "SKILLS", "MESSAGING", "EMAIL", "TALK"]);
+    assert_eq!(lines[1], ["ana", "support", "de", "online 1/2", "online 1/5", "online 0/0"]);
+    assert_eq!(lines[2], ["bob", "-", "-", "offline 0/1", "offline 0/0", "offline 0/0"]);
+    let agents = run(&["agents", "--account", "acme", "--json", "--addr", &addr], "").await.json();
     assert_eq!(agents["agents"][0]["id"], "ana");
     assert_eq!(
         agents["agents"][0]["channels"][0],
@@ -208,62 +159,21 @@ async fn send_then_query_the_state() {
     assert_eq!(queue.code, 0, "{}", queue.stderr);
     let lines: Vec<&str> = queue.stdout.lines().collect();
     assert_eq!(lines.len(), 4, "{}", queue.stdout);
-    assert!(
-        lines[0].starts_with("POS  TICKET  CHANNEL    PRIORITY  GROUP    WAIT"),
-        "{}",
-        lines[0]
-    );
-    assert!(
-        lines[1].starts_with("1    c4#1    messaging  urgent    billing  "),
-        "{}",
-        lines[1]
-    );
-    assert!(
-        lines[2].starts_with("2    c2#1    messaging  normal    billing  "),
-        "{}",
-        lines[2]
-    );
+    assert!(lines[0].starts_with("POS  TICKET  CHANNEL    PRIORITY  GROUP    WAIT"), "{}", lines[0]);
+    assert!(lines[1].starts_with("1    c4#1    messaging  urgent    billing  "), "{}", lines[1]);
+    assert!(lines[2].starts_with("2    c2#1    messaging  normal    billing  "), "{}", lines[2]);
     assert_eq!(lines[3], "2 waiting");
-    let limited = run(
-        &[
-            "queue",
-            "--account",
-            "acme",
-            "--limit",
-            "1",
-            "--addr",
-            &addr,
-        ],
-        "",
-    )
-    .await;
-    assert!(
-        limited.stdout.ends_with("\n2 waiting (first 1 shown)\n"),
-        "{}",
-        limited.stdout
-    );
-    let queue = run(
-        &["queue", "--account", "acme", "--json", "--addr", &addr],
-        "",
-    )
-    .await
-    .json();
+    let limited = run(&["queue", "--account", "acme", "--limit", "1", "--addr", &addr], "").await;
+    assert!(limited.stdout.ends_with("\n2 waiting (first 1 shown)\n"), "{}", limited.stdout);
+    let queue = run(&["queue", "--account", "acme", "--json", "--addr", &addr], "").await.json();
     assert_eq!(queue["total"], 2);
     assert_eq!(
-        (
-            &queue["entries"][0]["ticket"],
-            &queue["entries"][0]["position"],
-            &queue["entries"][1]["ticket"]
-        ),
+        (&queue["entries"][0]["ticket"], &queue["entries"][0]["position"], &queue["entries"][1]["ticket"]),
         (&Value::from("c4#1"), &Value::from(0), &Value::from("c2#1"))
     );
     assert!(queue["entries"][0]["wait_ms"].is_u64());
 
-    let ticket = run(
-        &["ticket", "--account", "acme", "c1#1", "--addr", &addr],
-        "",
-    )
-    .await;
+    let ticket = run(&["ticket", "--account", "acme", "c1#1", "--addr", &addr], "").await;
     assert_eq!(ticket.code, 0, "{}", ticket.stderr);
     let field = |key: &str| {
         ticket
@@ -280,78 +190,25 @@ async fn send_then_query_the_state() {
     assert_eq!(field("conversation"), "c1");
     assert_eq!(field("queue position"), "-");
     let created = field("created at");
-    assert!(
-        created.len() > 26 && created.as_bytes()[10] == b'T',
-        "{created}"
-    );
-    assert!(
-        created.ends_with(" ago)") || created.ends_with("(now)"),
-        "{created}"
-    );
-    let email = run(
-        &[
-            "ticket",
-            "--account",
-            "acme",
-            "em-1",
-            "--json",
-            "--addr",
-            &addr,
-        ],
-        "",
-    )
-    .await
-    .json();
+    assert!(created.len() > 26 && created.as_bytes()[10] == b'T', "{created}");
+    assert!(created.ends_with(" ago)") || created.ends_with("(now)"), "{created}");
+    let email = run(&["ticket", "--account", "acme", "em-1", "--json", "--addr", &addr], "").await.json();
     assert_eq!(
         (&email["channel"], &email["assignee"], &email["status"]),
         (&"email".into(), &"ana".into(), &"open".into())
     );
-    let waiting = run(
-        &[
-            "ticket",
-            "--account",
-            "acme",
-            "c2#1",
-            "--json",
-            "--addr",
-            &addr,
-        ],
-        "",
-    )
-    .await
-    .json();
-    assert_eq!(
-        (&waiting["queue_position"], &waiting["assignee"]),
-        (&Value::from(1), &Value::Null)
-    );
+    let waiting = run(&["ticket", "--account", "acme", "c2#1", "--json", "--addr", &addr], "").await.json();
+    assert_eq!((&waiting["queue_position"], &waiting["assignee"]), (&Value::from(1), &Value::Null));
 
     let stats = run(&["stats", "--account", "acme", "--addr", &addr], "").await;
     assert_eq!(stats.code, 0, "{}", stats.stderr);
     let lines: Vec<&str> = stats.stdout.lines().collect();
     assert_eq!(lines[0], "acme: 2 agents, 2 queued");
-    assert_eq!(
-        lines[1],
-        "  tickets: new 2, open 2, pending 0, on_hold 0, solved 0, closed 0"
-    );
+    assert_eq!(lines[1], "  tickets: new 2, open 2, pending 0, on_hold 0, solved 0, closed 0");
     let messaging = cells(lines[3]);
-    assert_eq!(
-        messaging[..9],
-        [
-            "messaging",
-            "1",
-            "0",
-            "0",
-            "1",
-            "2",
-            "1",
-            "0",
-            "2 (urgent 1, normal 1)"
-        ]
-    );
+    assert_eq!(messaging[..9], ["messaging", "1", "0", "0", "1", "2", "1", "0", "2 (urgent 1, normal 1)"]);
     // Without --account: every account, one JSON object each.
-    let all = run(&["stats", "--json", "--addr", &addr], "")
-        .await
-        .json_lines();
+    let all = run(&["stats", "--json", "--addr", &addr], "").await.json_lines();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0]["account"], "acme");
     assert_eq!(all[0]["tickets_by_status"]["open"], 2);
@@ -361,11 +218,7 @@ async fn send_then_query_the_state() {
     );
     assert!(all[0]["channels"][0]["oldest_wait_ms_by_priority"]["normal"].is_u64());
 
-    let missing = run(
-        &["ticket", "--account", "acme", "nope", "--addr", &addr],
-        "",
-    )
-    .await;
+    let missing = run(&["ticket", "--account", "acme", "nope", "--addr", &addr], "").await;
     assert_eq!(missing.code, 2);
     assert_eq!(missing.stdout, "");
     assert_eq!(
@@ -415,11 +268,7 @@ impl Watcher {
             .expect("run switchboard watch");
         let stdout = forward(child.stdout.take().unwrap());
         let stderr = forward(child.stderr.take().unwrap());
-        let mut w = Watcher {
-            child,
-            stdout,
-            stderr,
-        };
+        let mut w = Watcher { child, stdout, stderr };
         let ready = w.next_err().await;
         assert!(ready.starts_with("switchboard: watching "), "{ready}");
         w
@@ -458,12 +307,7 @@ async fn watch_tails_the_effects() {
 {"type":"offer_accepted","account":"acme","ticket":"c1#1","agent":"ana"}
 "#;
     let sent = run(&["send", "--addr", &unix], events).await;
-    assert_eq!(
-        (sent.code, sent.stdout.as_str()),
-        (0, "7 accepted, 0 rejected\n"),
-        "{}",
-        sent.stderr
-    );
+    assert_eq!((sent.code, sent.stdout.as_str()), (0, "7 accepted, 0 rejected\n"), "{}", sent.stderr);
 
     // Only acme's effects, in order, byte for byte in the replay format (bar the time).
     let expected = [
@@ -480,64 +324,30 @@ async fn watch_tails_the_effects() {
     }
     // Only offers and assignments, of every account, readable. Accounts are routed in parallel, so
     // only each account's own effects are in a known order.
-    let lines = [
-        text.next_out().await,
-        text.next_out().await,
-        text.next_out().await,
-    ];
-    let (acme, other): (Vec<&String>, Vec<&String>) =
-        lines.iter().partition(|l| l.contains(" acme "));
+    let lines = [text.next_out().await, text.next_out().await, text.next_out().await];
+    let (acme, other): (Vec<&String>, Vec<&String>) = lines.iter().partition(|l| l.contains(" acme "));
     assert_eq!(other.len(), 1, "{lines:?}");
-    assert!(
-        other[0].ends_with(" other offered         o1#1 -> x"),
-        "{}",
-        other[0]
-    );
-    assert!(
-        acme[0].ends_with(" acme offered         c1#1 -> ana"),
-        "{}",
-        acme[0]
-    );
-    assert!(
-        acme[1].ends_with(" acme assigned        c1#1 -> ana"),
-        "{}",
-        acme[1]
-    );
+    assert!(other[0].ends_with(" other offered         o1#1 -> x"), "{}", other[0]);
+    assert!(acme[0].ends_with(" acme offered         c1#1 -> ana"), "{}", acme[0]);
+    assert!(acme[1].ends_with(" acme assigned        c1#1 -> ana"), "{}", acme[1]);
     // Each line starts with the time of day, `hh:mm:ss.mmm`.
-    assert!(
-        lines
-            .iter()
-            .all(|l| l.as_bytes()[2] == b':' && l.as_bytes()[8] == b'.'),
-        "{lines:?}"
-    );
+    assert!(lines.iter().all(|l| l.as_bytes()[2] == b':' && l.as_bytes()[8] == b'.'), "{lines:?}");
 
     json.child.kill().unwrap();
     json.child.wait().unwrap();
     // The other ends by itself when the daemon stops.
     daemon.shutdown().await;
-    assert_eq!(
-        text.next_err().await,
-        "switchboard: the daemon ended the watch"
-    );
-    let status = tokio::task::spawn_blocking(move || text.child.wait().unwrap())
-        .await
-        .unwrap();
+    assert_eq!(text.next_err().await, "switchboard: the daemon ended the watch");
+    let status = tokio::task::spawn_blocking(move || text.child.wait().unwrap()).await.unwrap();
     assert!(status.success());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreachable_daemon_is_one_clear_line() {
     // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
-    for args in [
-        vec!["agents", "--account", "acme", "--addr", &addr],
-        vec!["send", "--addr", &addr, "-"],
-    ] {
+    for args in [vec!["agents", "--account", "acme", "--addr", &addr], vec!["send", "--addr", &addr, "-"]] {
         let out = run(&args, "{\"type\":\"tick\"}\n").await;
         assert_eq!(out.code, 2, "{}", out.stderr);
         assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
@@ -548,9 +358,7 @@ async fn an_unreachable_daemon_is_one_clear_line() {
     let missing = run(&["send", "/no/such/file.jsonl"], "").await;
     assert_eq!(missing.code, 2);
     assert!(
-        missing
-            .stderr
-            .starts_with("switchboard: send: cannot open /no/such/file.jsonl: "),
+        missing.stderr.starts_with("switchboard: send: cannot open /no/such/file.jsonl: "),
         "{}",
         missing.stderr
     );

@@ -48,44 +48,27 @@ fn golden_replays_give_their_recorded_effects() {
             continue;
         };
         let out = bin().arg("replay").arg(&path).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
         let expected_path = dir.join(format!("{stem}.effects.jsonl"));
         if std::env::var_os("SWITCHBOARD_BLESS").is_some() {
             std::fs::write(&expected_path, &out.stdout).unwrap();
         }
         let expected = std::fs::read_to_string(&expected_path).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (run with SWITCHBOARD_BLESS=1 to create it)",
-                expected_path.display()
-            )
+            panic!("{}: {e} (run with SWITCHBOARD_BLESS=1 to create it)", expected_path.display())
         });
         let got = String::from_utf8(out.stdout).unwrap();
         for (i, (g, e)) in got.lines().zip(expected.lines()).enumerate() {
             assert_eq!(g, e, "{name}: effect line {} differs", i + 1);
         }
-        assert_eq!(
-            got.lines().count(),
-            expected.lines().count(),
-            "{name}: number of effects"
-        );
+        assert_eq!(got.lines().count(), expected.lines().count(), "{name}: number of effects");
         checked += 1;
     }
-    assert!(
-        checked >= 5,
-        "only {checked} golden files found in {}",
-        dir.display()
-    );
+    assert!(checked >= 5, "only {checked} golden files found in {}", dir.display());
 }
 
 fn gunzip(path: &Path) -> Vec<u8> {
     let mut data = Vec::new();
-    GzDecoder::new(std::fs::File::open(path).unwrap())
-        .read_to_end(&mut data)
-        .unwrap();
+    GzDecoder::new(std::fs::File::open(path).unwrap()).read_to_end(&mut data).unwrap();
     data
 }
 
@@ -97,11 +80,7 @@ fn by_ticket(text: &str) -> BTreeMap<(String, String), Vec<Value>> {
         let mut v: Value = serde_json::from_str(line).expect("effects are JSON");
         let obj = v.as_object_mut().unwrap();
         obj.retain(|_, x| !x.is_null());
-        let account = obj
-            .get("account")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let account = obj.get("account").and_then(Value::as_str).unwrap_or("").to_string();
         let ticket = match obj.get("ticket").and_then(Value::as_str) {
             Some(t) => t.to_string(),
             None => format!("({})", obj["type"].as_str().unwrap()),
@@ -117,11 +96,7 @@ fn conformance_trace_gives_the_expected_effects_for_every_ticket() {
     let events = gunzip(&dir.join("trace-3.events.jsonl.gz"));
     let expected = String::from_utf8(gunzip(&dir.join("trace-3.effects.jsonl.gz"))).unwrap();
     let out = replay(&["-"], &events);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let got = by_ticket(&String::from_utf8(out.stdout).unwrap());
     let want = by_ticket(&expected);
     let mut differ = Vec::new();
@@ -148,16 +123,9 @@ fn strict_stops_at_the_first_rejected_line_with_a_non_zero_exit() {
     let out = replay(&["--strict"], input);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("line 2: invalid field 'type': unknown event type \"nope\""),
-        "{stderr}"
-    );
+    assert!(stderr.contains("line 2: invalid field 'type': unknown event type \"nope\""), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        stdout.lines().count(),
-        1,
-        "the rejected record is still written: {stdout}"
-    );
+    assert_eq!(stdout.lines().count(), 1, "the rejected record is still written: {stdout}");
     // Without --strict the same input is fine.
     let out = replay(&[], input);
     assert!(out.status.success());
@@ -167,24 +135,15 @@ fn strict_stops_at_the_first_rejected_line_with_a_non_zero_exit() {
 fn blank_lines_are_skipped_but_counted() {
     let out = replay(&["-"], b"\n   \n{\"at\":5}\n");
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(
-        stdout,
-        "{\"at\":5,\"type\":\"rejected\",\"line\":3,\"error\":\"missing field 'type'\"}\n"
-    );
+    assert_eq!(stdout, "{\"at\":5,\"type\":\"rejected\",\"line\":3,\"error\":\"missing field 'type'\"}\n");
 }
 
 #[test]
 fn a_missing_file_fails_with_a_message_naming_it() {
-    let out = bin()
-        .args(["replay", "/nonexistent/events.jsonl"])
-        .output()
-        .unwrap();
+    let out = bin().args(["replay", "/nonexistent/events.jsonl"]).output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("cannot open /nonexistent/events.jsonl"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("cannot open /nonexistent/events.jsonl"), "{stderr}");
 }
 
 #[test]
@@ -192,26 +151,13 @@ fn a_bad_config_fails_naming_the_file_key_and_reason() {
     let dir = std::env::temp_dir().join(format!("switchboard-replay-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("bad.toml");
-    std::fs::write(
-        &config,
-        "[styles.social_messaging]\nclose_after_solved_s = 2500000\n",
-    )
-    .unwrap();
-    let out = bin()
-        .args(["replay", "--config"])
-        .arg(&config)
-        .arg("-")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    std::fs::write(&config, "[styles.social_messaging]\nclose_after_solved_s = 2500000\n").unwrap();
+    let out = bin().args(["replay", "--config"]).arg(&config).arg("-").stdin(Stdio::null()).output().unwrap();
     std::fs::remove_dir_all(&dir).ok();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bad.toml"), "{stderr}");
-    assert!(
-        stderr.contains("styles.social_messaging.close_after_solved_s"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("styles.social_messaging.close_after_solved_s"), "{stderr}");
     assert!(stderr.contains("28"), "{stderr}");
 }
 
@@ -220,20 +166,14 @@ fn a_config_file_changes_behaviour() {
     let dir = std::env::temp_dir().join(format!("switchboard-replay-cfg-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("auto.toml");
-    std::fs::write(
-        &config,
-        "[channels.messaging]\nmode = \"auto\"\n[channels.email]\n[channels.talk]\n",
-    )
-    .unwrap();
+    std::fs::write(&config, "[channels.messaging]\nmode = \"auto\"\n[channels.email]\n[channels.talk]\n")
+        .unwrap();
     let input = concat!(
         "{\"at\":1,\"type\":\"agent_upserted\",\"account\":\"a\",\"agent\":\"x\",\"capacity\":{\"messaging\":1}}\n",
         "{\"at\":1,\"type\":\"agent_status\",\"account\":\"a\",\"agent\":\"x\",\"status\":\"online\"}\n",
         "{\"at\":2,\"type\":\"message\",\"account\":\"a\",\"conversation\":\"c\",\"requester\":\"r\",\"via\":\"sms\"}\n",
     );
-    let out = replay(
-        &["--config", config.to_str().unwrap(), "-"],
-        input.as_bytes(),
-    );
+    let out = replay(&["--config", config.to_str().unwrap(), "-"], input.as_bytes());
     std::fs::remove_dir_all(&dir).ok();
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("\"type\":\"assigned\""), "{stdout}");

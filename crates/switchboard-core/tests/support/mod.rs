@@ -29,11 +29,7 @@ impl Default for Sim {
 
 impl Sim {
     pub fn with_config(config: Config) -> Self {
-        Sim {
-            engine: Engine::new(config).expect("valid config"),
-            now: T0,
-            account: ACC.into(),
-        }
+        Sim { engine: Engine::new(config).expect("valid config"), now: T0, account: ACC.into() }
     }
 
     /// Moves the clock to `T0 + offset`.
@@ -56,37 +52,24 @@ impl Sim {
     pub fn try_apply(&mut self, ev: Event) -> Result<Vec<String>, EngineError> {
         let mut out = Vec::new();
         let r = self.engine.apply(&ev, self.now, &mut out);
-        self.engine
-            .check_invariants()
-            .unwrap_or_else(|e| panic!("invariant broken after {ev:?}: {e}"));
+        self.engine.check_invariants().unwrap_or_else(|e| panic!("invariant broken after {ev:?}: {e}"));
         r.map(|()| out.iter().map(render).collect())
     }
 
     pub fn apply(&mut self, ev: Event) -> Vec<String> {
         let shown = format!("{ev:?}");
-        self.try_apply(ev)
-            .unwrap_or_else(|e| panic!("refused {shown}: {e}"))
+        self.try_apply(ev).unwrap_or_else(|e| panic!("refused {shown}: {e}"))
     }
 
     /// Applies and returns effects with their times, as `+offset effect`.
     pub fn apply_timed(&mut self, ev: Event) -> Vec<String> {
         let mut out = Vec::new();
-        self.engine
-            .apply(&ev, self.now, &mut out)
-            .expect("accepted");
+        self.engine.apply(&ev, self.now, &mut out).expect("accepted");
         self.engine.check_invariants().expect("invariants");
-        out.iter()
-            .map(|e| format!("+{} {}", e.at - T0, render(e)))
-            .collect()
+        out.iter().map(|e| format!("+{} {}", e.at - T0, render(e))).collect()
     }
 
-    pub fn agent(
-        &mut self,
-        id: &str,
-        groups: &[&str],
-        skills: &[&str],
-        caps: &[(&str, u32)],
-    ) -> Vec<String> {
+    pub fn agent(&mut self, id: &str, groups: &[&str], skills: &[&str], caps: &[(&str, u32)]) -> Vec<String> {
         self.apply(Event::AgentUpserted {
             account: self.account.clone(),
             agent: id.into(),
@@ -98,12 +81,7 @@ impl Sim {
 
     /// An agent with messaging capacity `cap`, online everywhere.
     pub fn online_agent(&mut self, id: &str, cap: u32) -> Vec<String> {
-        self.agent(
-            id,
-            &[],
-            &[],
-            &[("messaging", cap), ("email", cap), ("talk", cap)],
-        );
+        self.agent(id, &[], &[], &[("messaging", cap), ("email", cap), ("talk", cap)]);
         self.status(id, "online")
     }
 
@@ -125,10 +103,7 @@ impl Sim {
     }
 
     pub fn remove(&mut self, id: &str) -> Vec<String> {
-        self.apply(Event::AgentRemoved {
-            account: self.account.clone(),
-            agent: id.into(),
-        })
+        self.apply(Event::AgentRemoved { account: self.account.clone(), agent: id.into() })
     }
 
     /// A message on `conversation` from an unauthenticated WhatsApp user (social messaging).
@@ -152,11 +127,7 @@ impl Sim {
         NewTicketB {
             account: self.account.clone(),
             ticket: id.into(),
-            attrs: TicketAttrs {
-                channel: channel.into(),
-                via: channel.into(),
-                ..TicketAttrs::default()
-            },
+            attrs: TicketAttrs { channel: channel.into(), via: channel.into(), ..TicketAttrs::default() },
         }
     }
 
@@ -165,11 +136,7 @@ impl Sim {
     }
 
     pub fn accept_event(&self, ticket: &str, agent: &str) -> Event {
-        Event::OfferAccepted {
-            account: self.account.clone(),
-            ticket: ticket.into(),
-            agent: agent.into(),
-        }
+        Event::OfferAccepted { account: self.account.clone(), ticket: ticket.into(), agent: agent.into() }
     }
 
     pub fn decline(&mut self, ticket: &str, agent: &str) -> Vec<String> {
@@ -192,11 +159,7 @@ impl Sim {
         }
     }
 
-    pub fn transfer_to_agent(
-        &mut self,
-        ticket: &str,
-        agent: &str,
-    ) -> Result<Vec<String>, EngineError> {
+    pub fn transfer_to_agent(&mut self, ticket: &str, agent: &str) -> Result<Vec<String>, EngineError> {
         self.try_apply(Event::TicketTransferred {
             account: self.account.clone(),
             ticket: ticket.into(),
@@ -220,47 +183,26 @@ impl Sim {
     pub fn chat_with(&mut self, conv: &str, agent: &str) -> String {
         let id = format!("{conv}#1");
         let fx = self.msg(conv);
-        assert!(
-            fx.contains(&format!("offered {id} {agent}")),
-            "expected an offer to {agent}: {fx:?}"
-        );
+        assert!(fx.contains(&format!("offered {id} {agent}")), "expected an offer to {agent}: {fx:?}");
         self.accept(&id, agent);
         id
     }
 
     pub fn load(&self, agent: &str, channel: &str) -> u32 {
-        let a = self
-            .engine
-            .agent(&self.account, agent)
-            .expect("agent exists");
-        a.channels
-            .iter()
-            .find(|c| &*c.channel == channel)
-            .expect("channel")
-            .load
+        let a = self.engine.agent(&self.account, agent).expect("agent exists");
+        a.channels.iter().find(|c| &*c.channel == channel).expect("channel").load
     }
 
     pub fn ticket_status(&self, ticket: &str) -> TicketStatus {
-        self.engine
-            .ticket(&self.account, ticket)
-            .expect("ticket exists")
-            .status
+        self.engine.ticket(&self.account, ticket).expect("ticket exists").status
     }
 
     pub fn assignee(&self, ticket: &str) -> Option<String> {
-        self.engine
-            .ticket(&self.account, ticket)
-            .expect("ticket exists")
-            .assignee
-            .map(|a| a.to_string())
+        self.engine.ticket(&self.account, ticket).expect("ticket exists").assignee.map(|a| a.to_string())
     }
 
     pub fn queued(&self) -> Vec<String> {
-        self.engine
-            .queue(&self.account, usize::MAX)
-            .iter()
-            .map(|q| q.ticket.to_string())
-            .collect()
+        self.engine.queue(&self.account, usize::MAX).iter().map(|q| q.ticket.to_string()).collect()
     }
 }
 
@@ -358,11 +300,7 @@ pub fn strs(s: &[&str]) -> Vec<String> {
 pub fn render(e: &Effect) -> String {
     let t = &e.ticket;
     match &e.kind {
-        EffectKind::TicketCreated {
-            style,
-            follow_up_of,
-            ..
-        } => match follow_up_of {
+        EffectKind::TicketCreated { style, follow_up_of, .. } => match follow_up_of {
             Some(f) => format!("ticket_created {t} {style} follow_up_of={f}"),
             None => format!("ticket_created {t} {style}"),
         },

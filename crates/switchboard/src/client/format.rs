@@ -11,9 +11,7 @@ pub struct Table {
 impl Table {
     /// A table with this header row.
     pub fn new(header: &[&str]) -> Self {
-        Table {
-            rows: vec![header.iter().map(|h| (*h).to_owned()).collect()],
-        }
+        Table { rows: vec![header.iter().map(|h| (*h).to_owned()).collect()] }
     }
 
     /// Adds a row.
@@ -57,25 +55,16 @@ pub fn or_dash(value: Option<&str>) -> String {
 
 /// A list as `a, b`, or `-` when empty.
 pub fn list(values: &[String]) -> String {
-    if values.is_empty() {
-        "-".to_owned()
-    } else {
-        values.join(", ")
-    }
+    if values.is_empty() { "-".to_owned() } else { values.join(", ") }
 }
 
 /// A map's entries with the known keys first in their meaningful order (statuses in lifecycle
 /// order, priorities most urgent first), then any others a newer daemon sends, sorted.
 pub fn ordered<'a, V>(map: &'a HashMap<String, V>, known: &[&str]) -> Vec<(&'a str, &'a V)> {
-    let mut out: Vec<(&str, &V)> = known
-        .iter()
-        .filter_map(|k| map.get_key_value(*k).map(|(k, v)| (k.as_str(), v)))
-        .collect();
-    let mut others: Vec<(&str, &V)> = map
-        .iter()
-        .filter(|(k, _)| !known.contains(&k.as_str()))
-        .map(|(k, v)| (k.as_str(), v))
-        .collect();
+    let mut out: Vec<(&str, &V)> =
+        known.iter().filter_map(|k| map.get_key_value(*k).map(|(k, v)| (k.as_str(), v))).collect();
+    let mut others: Vec<(&str, &V)> =
+        map.iter().filter(|(k, _)| !known.contains(&k.as_str())).map(|(k, v)| (k.as_str(), v)).collect();
     others.sort_by_key(|(k, _)| *k);
     out.extend(others);
     out
@@ -119,13 +108,7 @@ pub fn iso(at: u64) -> String {
 pub fn clock(at: u64) -> String {
     let ms = at % 86_400_000;
     let s = ms / 1000;
-    format!(
-        "{:02}:{:02}:{:02}.{:03}",
-        s / 3600,
-        s % 3600 / 60,
-        s % 60,
-        ms % 1000
-    )
+    format!("{:02}:{:02}:{:02}.{:03}", s / 3600, s % 3600 / 60, s % 60, ms % 1000)
 }
 
 /// The date of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`), valid for any
@@ -188,9 +171,6 @@ mod tests {
         let mut t = Table::new(&["ID", "STATUS"]);
         t.row(vec!["ana".into(), "online 1/3".into()]);
         t.row(vec!["bartholomew".into(), "-".into()]);
-        assert_eq!(
-            t.render(""),
-            "ID           STATUS\nana          online 1/3\nbartholomew  -\n"
-        );
+        assert_eq!(t.render(""), "ID           STATUS\nana          online 1/3\nbartholomew  -\n");
     }
 }

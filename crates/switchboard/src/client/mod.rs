@@ -71,10 +71,8 @@ impl Command {
 /// error result is only for a runtime that cannot start.
 pub fn run(c: Command) -> anyhow::Result<ExitCode> {
     // One connection doing one thing at a time needs no more than one thread.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting tokio")?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
     let name = c.name();
     let outcome = runtime.block_on(async move {
         match c {
@@ -99,11 +97,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
 #[derive(clap::Args)]
 pub struct Conn {
     /// The daemon's gRPC address: `http://host:port`, `host:port` or `unix:/path/to.sock`.
-    #[arg(
-        long,
-        env = "SWITCHBOARD_ADDR",
-        default_value = "http://127.0.0.1:50051"
-    )]
+    #[arg(long, env = "SWITCHBOARD_ADDR", default_value = "http://127.0.0.1:50051")]
     addr: String,
     /// Print JSON for scripts instead of text for people.
     #[arg(long)]
@@ -127,10 +121,10 @@ impl Conn {
         let endpoint = Endpoint::from_shared(uri.clone())
             .map_err(|e| anyhow::anyhow!("invalid --addr {:?}: {}", self.addr, root_cause(&e)))?
             .connect_timeout(Duration::from_secs(5));
-        let channel = endpoint.connect().await.map_err(|e| Failure::Unreachable {
-            addr: uri,
-            cause: root_cause(&e),
-        })?;
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| Failure::Unreachable { addr: uri, cause: root_cause(&e) })?;
         // The client's 4 MiB default would refuse a large account's agent list that a daemon
         // configured for bigger messages sends; 64 MiB is the most `max_message_bytes` allows.
         Ok(RouterClient::new(channel).max_decoding_message_size(64 << 20))
@@ -188,21 +182,14 @@ impl Failure {
                     m if m.contains(&cause) => m.to_owned(),
                     m => format!("{m}: {cause}"),
                 };
-                warn(format_args!(
-                    "switchboard: {command}: lost the connection to the daemon: {detail}"
-                ));
+                warn(format_args!("switchboard: {command}: lost the connection to the daemon: {detail}"));
             }
             Failure::Status(s) if s.message().is_empty() => {
-                warn(format_args!(
-                    "switchboard: {command}: {}",
-                    code_name(s.code())
-                ));
+                warn(format_args!("switchboard: {command}: {}", code_name(s.code())));
             }
-            Failure::Status(s) => warn(format_args!(
-                "switchboard: {command}: {}: {}",
-                code_name(s.code()),
-                s.message()
-            )),
+            Failure::Status(s) => {
+                warn(format_args!("switchboard: {command}: {}: {}", code_name(s.code()), s.message()))
+            }
             Failure::Other(e) => warn(format_args!("switchboard: {command}: {e:#}")),
         }
     }
@@ -239,9 +226,7 @@ fn print(text: &str) -> Result<bool, Failure> {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
-        Err(e) => Err(anyhow::Error::new(e)
-            .context("writing to standard output")
-            .into()),
+        Err(e) => Err(anyhow::Error::new(e).context("writing to standard output").into()),
     }
 }
 

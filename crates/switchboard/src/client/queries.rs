@@ -60,9 +60,7 @@ pub struct StatsArgs {
 /// `switchboard agents`: `ListAgents` as a table with a column per channel.
 pub(super) async fn agents(args: AgentsArgs) -> Result<ExitCode, Failure> {
     let mut client = args.conn.connect().await?;
-    let request = v1::ListAgentsRequest {
-        account: args.account.clone(),
-    };
+    let request = v1::ListAgentsRequest { account: args.account.clone() };
     let agents = client.list_agents(request).await?.into_inner().agents;
     if args.conn.json {
         let agents: Vec<Value> = agents.iter().map(agent_json).collect();
@@ -74,11 +72,7 @@ pub(super) async fn agents(args: AgentsArgs) -> Result<ExitCode, Failure> {
         return Ok(ExitCode::SUCCESS);
     }
     // Every agent has every configured channel, in config order; the first agent's are the columns.
-    let channels: Vec<&str> = agents[0]
-        .channels
-        .iter()
-        .map(|c| c.channel.as_str())
-        .collect();
+    let channels: Vec<&str> = agents[0].channels.iter().map(|c| c.channel.as_str()).collect();
     let mut header = vec!["AGENT", "GROUPS", "SKILLS"];
     let upper: Vec<String> = channels.iter().map(|c| c.to_uppercase()).collect();
     header.extend(upper.iter().map(String::as_str));
@@ -86,10 +80,10 @@ pub(super) async fn agents(args: AgentsArgs) -> Result<ExitCode, Failure> {
     for a in &agents {
         let mut row = vec![a.id.clone(), list(&a.groups), list(&a.skills)];
         row.extend(channels.iter().map(|name| {
-            a.channels.iter().find(|c| c.channel == *name).map_or_else(
-                || "-".to_owned(),
-                |c| format!("{} {}/{}", c.status, c.load, c.capacity),
-            )
+            a.channels
+                .iter()
+                .find(|c| c.channel == *name)
+                .map_or_else(|| "-".to_owned(), |c| format!("{} {}/{}", c.status, c.load, c.capacity))
         }));
         table.row(row);
     }
@@ -117,10 +111,7 @@ fn agent_json(a: &v1::Agent) -> Value {
 /// `switchboard queue`: `ListQueue` in queue order, with the total waiting.
 pub(super) async fn queue(args: QueueArgs) -> Result<ExitCode, Failure> {
     let mut client = args.conn.connect().await?;
-    let request = v1::ListQueueRequest {
-        account: args.account.clone(),
-        limit: args.limit,
-    };
+    let request = v1::ListQueueRequest { account: args.account.clone(), limit: args.limit };
     let reply = client.list_queue(request).await?.into_inner();
     if args.conn.json {
         let entries: Vec<Value> = reply
@@ -169,10 +160,7 @@ pub(super) async fn queue(args: QueueArgs) -> Result<ExitCode, Failure> {
 /// `switchboard ticket`: every field of `GetTicket`, one per line.
 pub(super) async fn ticket(args: TicketArgs) -> Result<ExitCode, Failure> {
     let mut client = args.conn.connect().await?;
-    let request = v1::GetTicketRequest {
-        account: args.account.clone(),
-        ticket: args.ticket,
-    };
+    let request = v1::GetTicketRequest { account: args.account.clone(), ticket: args.ticket };
     let t = client.get_ticket(request).await?.into_inner();
     if args.conn.json {
         print_json(&json!({
@@ -214,20 +202,13 @@ pub(super) async fn ticket(args: TicketArgs) -> Result<ExitCode, Failure> {
         ("group", or_dash(t.group.as_deref())),
         ("skills", list(&t.skills)),
         ("optional skills", list(&t.optional_skills)),
-        (
-            "skills relaxed",
-            if t.skills_relaxed { "yes" } else { "no" }.to_owned(),
-        ),
+        ("skills relaxed", if t.skills_relaxed { "yes" } else { "no" }.to_owned()),
         ("style", t.style.clone()),
         ("assignee", or_dash(t.assignee.as_deref())),
         ("offered to", or_dash(t.offered_to.as_deref())),
         ("offered at", time(t.offered_at)),
         ("queue time", time(Some(t.queue_time))),
-        (
-            "queue position",
-            t.queue_position
-                .map_or_else(|| "-".to_owned(), |p| (p + 1).to_string()),
-        ),
+        ("queue position", t.queue_position.map_or_else(|| "-".to_owned(), |p| (p + 1).to_string())),
         ("wait", t.wait_ms.map_or_else(|| "-".to_owned(), duration)),
         ("conversation", or_dash(t.conversation.as_deref())),
         ("follow-up of", or_dash(t.follow_up_of.as_deref())),
@@ -235,15 +216,9 @@ pub(super) async fn ticket(args: TicketArgs) -> Result<ExitCode, Failure> {
         ("solved at", time(t.solved_at)),
         ("closes at", time(t.closes_at)),
     ];
-    let width = fields
-        .iter()
-        .map(|(key, _)| key.len() + 1)
-        .max()
-        .unwrap_or(0);
-    let text: String = fields
-        .iter()
-        .map(|(key, value)| format!("{:<width$}  {value}\n", format!("{key}:")))
-        .collect();
+    let width = fields.iter().map(|(key, _)| key.len() + 1).max().unwrap_or(0);
+    let text: String =
+        fields.iter().map(|(key, value)| format!("{:<width$}  {value}\n", format!("{key}:"))).collect();
     print(&text)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -268,11 +243,7 @@ pub(super) async fn stats(args: StatsArgs) -> Result<ExitCode, Failure> {
         let more = if args.conn.json {
             print_json(&stats_json(&s))?
         } else {
-            print(&format!(
-                "{}{}",
-                if i > 0 { "\n" } else { "" },
-                stats_text(&s)
-            ))?
+            print(&format!("{}{}", if i > 0 { "\n" } else { "" }, stats_text(&s)))?
         };
         if !more {
             break;
@@ -297,10 +268,8 @@ fn priorities() -> [&'static str; 4] {
 }
 
 fn ordered_json<V: Copy + Into<Value>>(map: &HashMap<String, V>, known: &[&str]) -> Value {
-    let entries: Map<String, Value> = ordered(map, known)
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), (*v).into()))
-        .collect();
+    let entries: Map<String, Value> =
+        ordered(map, known).into_iter().map(|(k, v)| (k.to_owned(), (*v).into())).collect();
     Value::Object(entries)
 }
 
@@ -343,27 +312,17 @@ fn stats_text(s: &v1::AccountStats) -> String {
         .map(|(k, n)| format!("{k} {n}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let mut text = format!(
-        "{}: {} agents, {} queued\n  tickets: {tickets}\n",
-        s.account, s.agents, s.queued
-    );
+    let mut text = format!("{}: {} agents, {} queued\n  tickets: {tickets}\n", s.account, s.agents, s.queued);
     let mut header = vec!["CHANNEL"];
-    let statuses: Vec<String> = agent_statuses()
-        .iter()
-        .map(|st| st.to_uppercase())
-        .collect();
+    let statuses: Vec<String> = agent_statuses().iter().map(|st| st.to_uppercase()).collect();
     header.extend(statuses.iter().map(String::as_str));
     header.extend(["ONLINE CAP", "LOAD", "OFFERED", "QUEUED", "OLDEST WAIT"]);
     let mut table = Table::new(&header);
     for c in &s.channels {
         let mut row = vec![c.channel.clone()];
-        row.extend(agent_statuses().iter().map(|st| {
-            c.agents_by_status
-                .get(*st)
-                .copied()
-                .unwrap_or(0)
-                .to_string()
-        }));
+        row.extend(
+            agent_statuses().iter().map(|st| c.agents_by_status.get(*st).copied().unwrap_or(0).to_string()),
+        );
         let queued: u64 = c.queued_by_priority.values().map(|&n| u64::from(n)).sum();
         let by_priority = counts(&c.queued_by_priority, &priorities());
         let oldest = c.oldest_wait_ms_by_priority.values().max().copied();
@@ -371,11 +330,7 @@ fn stats_text(s: &v1::AccountStats) -> String {
             c.online_capacity.to_string(),
             c.load.to_string(),
             c.offered.to_string(),
-            if queued > 0 {
-                format!("{queued} ({by_priority})")
-            } else {
-                "0".to_owned()
-            },
+            if queued > 0 { format!("{queued} ({by_priority})") } else { "0".to_owned() },
             oldest.map_or_else(|| "-".to_owned(), duration),
         ]);
         table.row(row);

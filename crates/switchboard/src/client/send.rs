@@ -49,10 +49,7 @@ pub(super) async fn run(args: Args) -> Result<ExitCode, Failure> {
     let reader = tokio::task::spawn_blocking(move || read(input, &tx));
     // The reply comes once the daemon has seen the end of the stream, so the reader has finished
     // by then; on an error the reader stops at its next send, and is not waited for.
-    let reply = client
-        .ingest_stream(ReceiverStream::new(rx))
-        .await?
-        .into_inner();
+    let reply = client.ingest_stream(ReceiverStream::new(rx)).await?.into_inner();
     let reading = reader.await.context("reading the input")?;
 
     let mut rejected = reading.refused;
@@ -66,17 +63,10 @@ pub(super) async fn run(args: Args) -> Result<ExitCode, Failure> {
     report(&args.conn, reply.accepted, reply.duplicates, &rejected)?;
     if let Some(e) = reading.error {
         return Err(anyhow::Error::new(e)
-            .context(format!(
-                "reading {name} stopped after line {}",
-                reading.lines.read
-            ))
+            .context(format!("reading {name} stopped after line {}", reading.lines.read))
             .into());
     }
-    Ok(if rejected.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// Opens the input and names it for messages.
@@ -84,24 +74,13 @@ fn open(file: Option<&PathBuf>) -> Result<(Box<dyn BufRead + Send>, String), Fai
     Ok(match file {
         Some(p) if p.as_os_str() != "-" => {
             let f = File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
-            (
-                Box::new(BufReader::with_capacity(1 << 16, f)),
-                p.display().to_string(),
-            )
+            (Box::new(BufReader::with_capacity(1 << 16, f)), p.display().to_string())
         }
-        _ => (
-            Box::new(BufReader::with_capacity(1 << 16, io::stdin())),
-            "standard input".to_owned(),
-        ),
+        _ => (Box::new(BufReader::with_capacity(1 << 16, io::stdin())), "standard input".to_owned()),
     })
 }
 
-fn report(
-    conn: &Conn,
-    accepted: u64,
-    duplicates: u64,
-    rejected: &[Rejected],
-) -> Result<(), Failure> {
+fn report(conn: &Conn, accepted: u64, duplicates: u64, rejected: &[Rejected]) -> Result<(), Failure> {
     if conn.json {
         for r in rejected {
             let record = json!({
@@ -129,10 +108,7 @@ fn report(
             0 => String::new(),
             n => format!(", {n} duplicates"),
         };
-        print(&format!(
-            "{accepted} accepted, {} rejected{duplicates}\n",
-            rejected.len()
-        ))?;
+        print(&format!("{accepted} accepted, {} rejected{duplicates}\n", rejected.len()))?;
     }
     Ok(())
 }
@@ -149,11 +125,7 @@ struct Reading {
 
 /// Reads and decodes lines, sending the events until the input ends or the call is gone.
 fn read(mut input: impl BufRead, tx: &mpsc::Sender<v1::Event>) -> Reading {
-    let mut reading = Reading {
-        refused: Vec::new(),
-        lines: LineMap::default(),
-        error: None,
-    };
+    let mut reading = Reading { refused: Vec::new(), lines: LineMap::default(), error: None };
     let mut raw = Vec::with_capacity(1024);
     loop {
         raw.clear();
@@ -206,10 +178,7 @@ fn decode(raw: &[u8]) -> Result<v1::Event, WireError> {
         None | Some(Value::Null) => None,
         Some(Value::String(id)) if !id.is_empty() => Some(id.clone()),
         Some(_) => {
-            return Err(WireError::Invalid {
-                field: "event_id",
-                expected: Expected::NonEmptyString,
-            });
+            return Err(WireError::Invalid { field: "event_id", expected: Expected::NonEmptyString });
         }
     };
     let event = wire::decode_event(&obj, &wire::ShapeOnly)?;
@@ -273,21 +242,13 @@ mod tests {
         assert_eq!(event.at, None);
         let event = decode(br#"{"at":5,"event_id":"e1","type":"tick"}"#).unwrap();
         assert_eq!((event.at, event.event_id.as_deref()), (Some(5), Some("e1")));
-        let created = br#"{"type":"ticket_created","account":"a","ticket":"t","channel":"email","via":"email"}"#;
+        let created =
+            br#"{"type":"ticket_created","account":"a","ticket":"t","channel":"email","via":"email"}"#;
         assert!(decode(created).is_ok());
         let errors = [
-            (
-                &br#"{"at":"soon","type":"tick"}"#[..],
-                "invalid field 'at': expected an integer >= 0",
-            ),
-            (
-                br#"{"type":"tick","event_id":3}"#,
-                "invalid field 'event_id': expected a non-empty string",
-            ),
-            (
-                br#"{"type":"message","account":"a"}"#,
-                "missing field 'conversation'",
-            ),
+            (&br#"{"at":"soon","type":"tick"}"#[..], "invalid field 'at': expected an integer >= 0"),
+            (br#"{"type":"tick","event_id":3}"#, "invalid field 'event_id': expected a non-empty string"),
+            (br#"{"type":"message","account":"a"}"#, "missing field 'conversation'"),
             (b"{\"type\":\"\xff\"}", "not JSON: invalid UTF-8 at byte 9"),
         ];
         for (line, error) in errors {

@@ -30,22 +30,12 @@ pub struct Args {
 /// `switchboard watch`: prints each effect until Ctrl-C or the end of the stream.
 pub(super) async fn run(args: Args) -> Result<ExitCode, Failure> {
     let mut client = args.conn.connect().await?;
-    let scope = format!(
-        "accounts: {}; types: {}",
-        described(&args.accounts),
-        described(&args.types)
-    );
-    let request = v1::WatchRequest {
-        accounts: args.accounts,
-        types: args.types,
-    };
+    let scope = format!("accounts: {}; types: {}", described(&args.accounts), described(&args.types));
+    let request = v1::WatchRequest { accounts: args.accounts, types: args.types };
     let mut stream = client.watch_effects(request).await?.into_inner();
     // The daemon subscribed before answering, so from here on no effect is missed; saying so on
     // stderr tells a person (or a script) that the watch is live.
-    warn(format_args!(
-        "switchboard: watching {} ({scope}); Ctrl-C to stop",
-        args.conn.uri()
-    ));
+    warn(format_args!("switchboard: watching {} ({scope}); Ctrl-C to stop", args.conn.uri()));
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
     loop {
@@ -79,11 +69,7 @@ pub(super) async fn run(args: Args) -> Result<ExitCode, Failure> {
 }
 
 fn described(filter: &[String]) -> String {
-    if filter.is_empty() {
-        "all".to_owned()
-    } else {
-        filter.join(", ")
-    }
+    if filter.is_empty() { "all".to_owned() } else { filter.join(", ") }
 }
 
 /// The effect as `switchboard replay` writes it (`switchboard_wire::write_effect`): the same keys in
@@ -128,12 +114,9 @@ fn effect_text(e: &v1::Effect) -> String {
         }
         "offered" | "assigned" => format!(" -> {}", agent()),
         "offer_withdrawn" | "unassigned" => format!(" from {} ({})", agent(), reason()),
-        "status_changed" => format!(
-            " {} -> {} ({})",
-            or_dash(e.from.as_deref()),
-            or_dash(e.to.as_deref()),
-            reason()
-        ),
+        "status_changed" => {
+            format!(" {} -> {} ({})", or_dash(e.from.as_deref()), or_dash(e.to.as_deref()), reason())
+        }
         "reopened" => match &e.agent {
             Some(a) => format!(" (kept by {a})"),
             None => String::new(),
@@ -145,13 +128,7 @@ fn effect_text(e: &v1::Effect) -> String {
             .map(|(k, v)| format!(" {k}={}", v.as_str().unwrap_or_default()))
             .collect(),
     };
-    format!(
-        "{} {} {:<15} {}{detail}",
-        clock(e.at),
-        e.account,
-        e.r#type,
-        e.ticket
-    )
+    format!("{} {} {:<15} {}{detail}", clock(e.at), e.account, e.r#type, e.ticket)
 }
 
 #[cfg(test)]
@@ -176,10 +153,7 @@ mod tests {
                 style: "live_chat".into(),
                 follow_up_of: None,
             },
-            EffectKind::OfferWithdrawn {
-                agent: "ana".into(),
-                reason: WithdrawReason::Declined,
-            },
+            EffectKind::OfferWithdrawn { agent: "ana".into(), reason: WithdrawReason::Declined },
             EffectKind::StatusChanged {
                 from: TicketStatus::New,
                 to: TicketStatus::Open,
@@ -192,12 +166,7 @@ mod tests {
             let e = proto(kind.clone());
             let mut expected = Vec::new();
             switchboard_wire::write_effect(
-                &Effect {
-                    at: e.at,
-                    account: "acme".into(),
-                    ticket: "c#1".into(),
-                    kind,
-                },
+                &Effect { at: e.at, account: "acme".into(), ticket: "c#1".into(), kind },
                 &mut expected,
             );
             let line = format!("{}\n", Value::Object(effect_json(&e)));
@@ -207,26 +176,15 @@ mod tests {
 
     #[test]
     fn text_reads_as_a_sentence() {
-        let offered = proto(EffectKind::Offered {
-            agent: "ana".into(),
-        });
-        assert_eq!(
-            effect_text(&offered),
-            "00:03:04.123 acme offered         c#1 -> ana"
-        );
+        let offered = proto(EffectKind::Offered { agent: "ana".into() });
+        assert_eq!(effect_text(&offered), "00:03:04.123 acme offered         c#1 -> ana");
         let changed = proto(EffectKind::StatusChanged {
             from: TicketStatus::New,
             to: TicketStatus::Open,
             reason: StatusReason::Accepted,
         });
-        assert_eq!(
-            effect_text(&changed),
-            "00:03:04.123 acme status_changed  c#1 new -> open (accepted)"
-        );
+        assert_eq!(effect_text(&changed), "00:03:04.123 acme status_changed  c#1 new -> open (accepted)");
         let relaxed = proto(EffectKind::SkillsRelaxed);
-        assert_eq!(
-            effect_text(&relaxed),
-            "00:03:04.123 acme skills_relaxed  c#1"
-        );
+        assert_eq!(effect_text(&relaxed), "00:03:04.123 acme skills_relaxed  c#1");
     }
 }
