@@ -1,6 +1,8 @@
 //! The `switchboard` command: the daemon, its clients and the replay tool in one binary.
 
 mod client;
+mod demo;
+mod generate;
 mod replay;
 mod serve;
 
@@ -22,6 +24,10 @@ enum Command {
     Serve(serve::Args),
     /// Replay JSON Lines events through the engine and print the effects (see routing.md).
     Replay(replay::Args),
+    /// Run the daemon with a simulated contact centre feeding it, and print what happens.
+    Demo(demo::Args),
+    /// Write a realistic event file from a simulated contact centre (for replay and benchmarks).
+    Gen(generate::Args),
     #[command(flatten)]
     Client(client::Command),
 }
@@ -31,6 +37,8 @@ fn main() -> ExitCode {
     let result: Result<ExitCode> = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Gen(args) => generate::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Client(c) => client::run(c),
     };
     match result {
