@@ -51,7 +51,7 @@ fn the_demo_shows_routing_within_seconds() {
     std::fs::remove_dir_all(&dir).ok();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let last = stdout.lines().filter(|l| l.starts_with('[')).last().expect("summary lines");
+    let last = stdout.lines().rfind(|l| l.starts_with('[')).expect("summary lines");
     let offers: u64 = last
         .split("offers ")
         .nth(1)
