@@ -33,7 +33,7 @@ mod snapshot;
 mod verify;
 
 pub use log::{OpenReport, Torn, Wal};
-pub use snapshot::{latest_snapshot, remove_snapshots_before, write_snapshot};
+pub use snapshot::{Snapshot, latest_snapshot, remove_snapshots_before, write_snapshot};
 pub use verify::{FileReport, RepairAction, repair, verify};
 
 use std::path::PathBuf;

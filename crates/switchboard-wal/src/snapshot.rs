@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 const MAGIC: &[u8; 8] = b"SWBSNAP\0";
 const HEADER_LEN: usize = 24;
 
+/// A snapshot read back: the seq it covers up to, and its payload.
+pub type Snapshot = (u64, Vec<u8>);
+
 /// Writes the snapshot covering the log up to `seq`: to a temporary file, fsynced, renamed into
 /// place, and the directory fsynced, so a crash leaves either no snapshot or a whole one.
 pub fn write_snapshot(dir: &Path, seq: u64, payload: &[u8]) -> Result<PathBuf, WalError> {
@@ -53,8 +56,7 @@ pub(crate) fn read_snapshot(path: &Path) -> Result<Vec<u8>, WalError> {
 /// The newest snapshot in `dir` that checks out, with its seq, and the newer ones that did not (a
 /// snapshot that fails its checksum is skipped for an older one, whose log tail still covers the
 /// difference as long as no segment was removed after the bad one was written).
-#[allow(clippy::type_complexity)]
-pub fn latest_snapshot(dir: &Path) -> Result<(Option<(u64, Vec<u8>)>, Vec<WalError>), WalError> {
+pub fn latest_snapshot(dir: &Path) -> Result<(Option<Snapshot>, Vec<WalError>), WalError> {
     if !dir.exists() {
         return Ok((None, Vec::new()));
     }

@@ -22,8 +22,11 @@ impl Drop for TempDir {
     }
 }
 
+/// Records as replayed: seq and payload.
+type Replayed = Vec<(u64, Vec<u8>)>;
+
 /// Opens the log and collects what it replays.
-fn open(dir: &Path, after: u64, segment_bytes: u64) -> Result<(Wal, Vec<(u64, Vec<u8>)>), WalError> {
+fn open(dir: &Path, after: u64, segment_bytes: u64) -> Result<(Wal, Replayed), WalError> {
     let mut seen = Vec::new();
     let (wal, _) = Wal::open(dir, after, segment_bytes, |seq, p| {
         seen.push((seq, p.to_vec()));
