@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// One input to the engine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Event {
     /// An agent was created or changed: groups, skills and capacity are replaced.
     AgentUpserted {

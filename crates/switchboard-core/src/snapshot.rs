@@ -329,3 +329,55 @@ impl Engine {
         Ok(())
     }
 }
+
+impl EngineSnapshot {
+    /// Spreads the accounts of several snapshots (the shards of a previous run) over `groups` new
+    /// ones, `group_of` choosing each account's group. Timer sequence numbers are per engine, so
+    /// each group's timers are renumbered in `(due, source, old seq)` order: an account comes from
+    /// one source, so its own timers keep their order.
+    pub fn regroup(
+        parts: Vec<EngineSnapshot>,
+        groups: usize,
+        group_of: impl Fn(&str) -> usize,
+    ) -> Vec<EngineSnapshot> {
+        let groups = groups.max(1);
+        let now = parts.iter().map(|p| p.now).max().unwrap_or(0);
+        let mut out: Vec<(EngineSnapshot, Vec<usize>)> = (0..groups)
+            .map(|_| (EngineSnapshot { now, timer_seq: 0, accounts: Vec::new() }, Vec::new()))
+            .collect();
+        for (source, part) in parts.into_iter().enumerate() {
+            for account in part.accounts {
+                let g = group_of(&account.name).min(groups - 1);
+                out[g].0.accounts.push(account);
+                out[g].1.push(source);
+            }
+        }
+        out.into_iter()
+            .map(|(mut snap, sources)| {
+                let mut keys: Vec<(Millis, usize, u64, usize, usize, u8)> = Vec::new();
+                for (a, account) in snap.accounts.iter().enumerate() {
+                    for (t, ticket) in account.tickets.iter().enumerate() {
+                        let timers = [ticket.offer_timer, ticket.skills_timer, ticket.close_timer];
+                        for (which, timer) in timers.iter().enumerate() {
+                            if let Some((due, seq)) = timer {
+                                keys.push((*due, sources[a], *seq, a, t, which as u8));
+                            }
+                        }
+                    }
+                }
+                keys.sort_unstable();
+                for (n, &(due, _, _, a, t, which)) in keys.iter().enumerate() {
+                    let ticket = &mut snap.accounts[a].tickets[t];
+                    let slot = match which {
+                        0 => &mut ticket.offer_timer,
+                        1 => &mut ticket.skills_timer,
+                        _ => &mut ticket.close_timer,
+                    };
+                    *slot = Some((due, n as u64 + 1));
+                }
+                snap.timer_seq = keys.len() as u64;
+                snap
+            })
+            .collect()
+    }
+}

@@ -243,6 +243,65 @@ proptest! {
     }
 
     #[test]
+    fn shards_regrouped_carry_on_account_by_account_like_one_engine(events in stream(120), split in 0usize..120) {
+        use switchboard_core::snapshot::EngineSnapshot;
+        let split = split.min(events.len());
+        let cfg = || config(AssignmentMethod::SpareCapacity);
+        let shard_of = |n: usize| move |account: &str| ACCOUNTS.iter().position(|a| *a == account).unwrap_or(0) % n;
+        let mut reference = Engine::new(cfg()).unwrap();
+        // Two shards before the restart, three after.
+        let mut before: Vec<Engine> = (0..2).map(|_| Engine::new(cfg()).unwrap()).collect();
+        let mut now = 1_767_571_200_000u64;
+        let mut want: HashMap<String, Vec<String>> = HashMap::new();
+        let mut got: HashMap<String, Vec<String>> = HashMap::new();
+        let record = |map: &mut HashMap<String, Vec<String>>, out: &[Effect]| {
+            for e in out {
+                map.entry(e.account.to_string()).or_default().push(format!("{} {}", e.at, render(e)));
+            }
+        };
+        let route = |ev: &Event, n: usize| ev.account().map(shard_of(n));
+        for (dt, ev) in &events[..split] {
+            now += dt;
+            let mut out = Vec::new();
+            let _ = reference.apply(ev, now, &mut out);
+            record(&mut want, &out);
+            for (i, shard) in before.iter_mut().enumerate() {
+                // The daemon's clock moves every shard, whoever the event is for.
+                let mut out = Vec::new();
+                shard.advance(now, &mut out);
+                if route(ev, 2).is_none_or(|s| s == i) {
+                    let _ = shard.apply(ev, now, &mut out);
+                }
+                record(&mut got, &out);
+            }
+        }
+        let parts: Vec<EngineSnapshot> = before.iter().map(Engine::snapshot).collect();
+        let mut after: Vec<Engine> = EngineSnapshot::regroup(parts, 3, shard_of(3))
+            .iter()
+            .map(|s| Engine::restore(cfg(), s).unwrap())
+            .collect();
+        for shard in &after {
+            shard.check_invariants().map_err(TestCaseError::fail)?;
+        }
+        for (dt, ev) in &events[split..] {
+            now += dt;
+            let mut out = Vec::new();
+            let _ = reference.apply(ev, now, &mut out);
+            record(&mut want, &out);
+            for (i, shard) in after.iter_mut().enumerate() {
+                // The daemon's clock moves every shard, whoever the event is for.
+                let mut out = Vec::new();
+                shard.advance(now, &mut out);
+                if route(ev, 3).is_none_or(|s| s == i) {
+                    let _ = shard.apply(ev, now, &mut out);
+                }
+                record(&mut got, &out);
+            }
+        }
+        prop_assert_eq!(want, got);
+    }
+
+    #[test]
     fn the_same_events_give_the_same_effects(events in stream(120)) {
         let a = run(AssignmentMethod::SpareCapacity, &events)?;
         let b = run(AssignmentMethod::SpareCapacity, &events)?;
