@@ -1,4 +1,5 @@
-//! The daemon's sections, `[server]`, `[log]`, `[metrics]`, `[runtime]` and `[limits]`: their
+//! The daemon's sections, `[server]`, `[log]`, `[metrics]`, `[runtime]`, `[limits]` and
+//! `[storage]`: their
 //! settings, the shipped defaults, and the checks that turn the file as written into them.
 //!
 //! These are plain data: the daemon decides what to do with them (bind, install a logger, size its
@@ -107,6 +108,72 @@ pub struct MetricsSettings {
     pub per_account_labels: bool,
 }
 
+/// `[storage]`: where and how the daemon keeps what it has accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageSettings {
+    /// Whether events are logged at all; off, nothing survives a restart.
+    pub enabled: bool,
+    /// The data directory.
+    pub dir: PathBuf,
+    /// When the log is fsynced.
+    pub fsync: Fsync,
+    /// Under `interval`, the longest a write waits for its fsync, in milliseconds.
+    pub fsync_interval_ms: u64,
+    /// Log segment size before a new one starts, in bytes.
+    pub segment_bytes: u64,
+    /// Snapshot after this many events...
+    pub snapshot_every_events: u64,
+    /// ...or this long after the last snapshot, in milliseconds (the file gives seconds).
+    pub snapshot_every_ms: u64,
+    /// How long an event id is remembered, in milliseconds (the file gives seconds).
+    pub dedup_window_ms: u64,
+    /// At most this many event ids are remembered, per shard.
+    pub dedup_max_ids: usize,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        StorageSettings {
+            enabled: true,
+            dir: PathBuf::from("./data"),
+            fsync: Fsync::Always,
+            fsync_interval_ms: 10,
+            segment_bytes: 64 << 20,
+            snapshot_every_events: 100_000,
+            snapshot_every_ms: 300_000,
+            dedup_window_ms: 24 * 3600 * 1000,
+            dedup_max_ids: 1_000_000,
+        }
+    }
+}
+
+/// When the log is fsynced, and so what an acknowledgement promises.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Fsync {
+    /// Before every acknowledgement; events arriving together share one fsync.
+    #[default]
+    Always,
+    /// Within `fsync_interval_ms` of a write: a power loss may lose that much acknowledged work
+    /// (a crash of the process alone loses nothing).
+    Interval,
+    /// Never; the OS writes when it likes (tests and benchmarks).
+    Never,
+}
+
+impl Fsync {
+    /// Every policy.
+    pub const ALL: [Fsync; 3] = [Fsync::Always, Fsync::Interval, Fsync::Never];
+
+    /// The config name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fsync::Always => "always",
+            Fsync::Interval => "interval",
+            Fsync::Never => "never",
+        }
+    }
+}
+
 /// `[runtime]`: how the daemon spreads and queues work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuntimeSettings {
@@ -191,6 +258,79 @@ const WATCH_BUFFER: (usize, usize) = (16, 1 << 20);
 
 /// Entries of one queue listing.
 const QUEUE_LISTING: (usize, usize) = (1, 1_000_000);
+
+/// The fsync interval: 1 ms to 10 s; longer would promise little.
+const FSYNC_INTERVAL_MS: (usize, usize) = (1, 10_000);
+
+/// Segments: 1 MiB to 4 GiB.
+const SEGMENT_BYTES: (usize, usize) = (1 << 20, 1 << 32);
+
+/// Events between snapshots: at least 1000 (a snapshot costs a copy of the state).
+const SNAPSHOT_EVENTS: (usize, usize) = (1000, 1 << 40);
+
+/// Time between snapshots: 1 s to a day.
+const SNAPSHOT_EVERY_S: u64 = 24 * 3600;
+
+/// The idempotency window: up to 7 days.
+const DEDUP_WINDOW_S: u64 = 7 * 24 * 3600;
+
+/// Remembered ids: 1 to 100 million (each costs about a hundred bytes).
+const DEDUP_IDS: (usize, usize) = (1, 100_000_000);
+
+/// `[storage]`.
+pub(crate) fn storage(raw: &raw::Storage) -> Result<StorageSettings, Bad> {
+    let shipped = StorageSettings::default();
+    let dir = match &raw.dir {
+        Some(raw::Text(d)) if d.is_empty() => {
+            return Err(Bad::new("storage.dir", "must not be empty (set `enabled = false` to keep nothing)"));
+        }
+        Some(raw::Text(d)) => PathBuf::from(d),
+        None => shipped.dir,
+    };
+    let seconds = |v: Option<raw::Count>, max: u64, what: &str, key: &str, shipped_ms: u64| match v {
+        None => Ok(shipped_ms),
+        Some(raw::Count(0)) => Err(Bad::new(key, "must be at least 1")),
+        Some(raw::Count(s)) => crate::engine::seconds(s, max, what, key.into()),
+    };
+    Ok(StorageSettings {
+        enabled: raw.enabled.map_or(shipped.enabled, |f| f.0),
+        dir,
+        fsync: raw.fsync.map_or(shipped.fsync, |f| f.0),
+        fsync_interval_ms: count(
+            raw.fsync_interval_ms,
+            FSYNC_INTERVAL_MS,
+            shipped.fsync_interval_ms as usize,
+            "storage.fsync_interval_ms",
+        )? as u64,
+        segment_bytes: count(
+            raw.segment_bytes,
+            SEGMENT_BYTES,
+            shipped.segment_bytes as usize,
+            "storage.segment_bytes",
+        )? as u64,
+        snapshot_every_events: count(
+            raw.snapshot_every_events,
+            SNAPSHOT_EVENTS,
+            shipped.snapshot_every_events as usize,
+            "storage.snapshot_every_events",
+        )? as u64,
+        snapshot_every_ms: seconds(
+            raw.snapshot_every_s,
+            SNAPSHOT_EVERY_S,
+            "1-day",
+            "storage.snapshot_every_s",
+            shipped.snapshot_every_ms,
+        )?,
+        dedup_window_ms: seconds(
+            raw.dedup_window_s,
+            DEDUP_WINDOW_S,
+            "7-day",
+            "storage.dedup_window_s",
+            shipped.dedup_window_ms,
+        )?,
+        dedup_max_ids: count(raw.dedup_max_ids, DEDUP_IDS, shipped.dedup_max_ids, "storage.dedup_max_ids")?,
+    })
+}
 
 /// `[server]`.
 pub(crate) fn server(raw: &raw::Server) -> Result<ServerSettings, Bad> {

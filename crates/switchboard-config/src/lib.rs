@@ -23,7 +23,8 @@ mod error;
 mod raw;
 
 pub use daemon::{
-    Limits, LogFormat, LogLevel, LogSettings, MetricsSettings, RuntimeSettings, ServerSettings,
+    Fsync, Limits, LogFormat, LogLevel, LogSettings, MetricsSettings, RuntimeSettings, ServerSettings,
+    StorageSettings,
 };
 pub use error::ConfigError;
 
@@ -49,6 +50,8 @@ pub struct Settings {
     pub runtime: RuntimeSettings,
     /// `[limits]`: bounds on what clients may send or ask for.
     pub limits: Limits,
+    /// `[storage]`: the write-ahead log, snapshots and idempotency.
+    pub storage: StorageSettings,
 }
 
 /// Reads and checks the configuration file at `path`.
@@ -101,6 +104,7 @@ fn build(file: &raw::File) -> Result<Settings, Bad> {
         metrics: daemon::metrics(&file.metrics.0),
         runtime: daemon::runtime(&file.runtime.0)?,
         limits: daemon::limits(&file.limits.0)?,
+        storage: daemon::storage(&file.storage.0)?,
         engine: engine::build(file)?,
     })
 }

@@ -6,7 +6,7 @@
 //! ... so that a wrong type always reads `must be <what>, got <value>` under its key path, instead
 //! of serde's wording and Rust type names.
 
-use crate::{LogFormat, LogLevel};
+use crate::{Fsync, LogFormat, LogLevel};
 use indexmap::IndexMap;
 use serde::Deserialize;
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
@@ -51,6 +51,8 @@ pub(crate) struct File {
     pub runtime: Table<Runtime>,
     /// `[limits]`.
     pub limits: Table<Limits>,
+    /// `[storage]`.
+    pub storage: Table<Storage>,
     /// `[routing]`.
     pub routing: Table<Routing>,
     /// `[channels]`; `None` keeps the shipped set, anything else replaces it.
@@ -110,6 +112,21 @@ pub(crate) struct Limits {
     pub max_watchers: Option<Count>,
     pub watch_buffer: Option<Count>,
     pub max_queue_listing: Option<Count>,
+}
+
+/// `[storage]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Storage {
+    pub enabled: Option<Flag>,
+    pub dir: Option<Text>,
+    pub fsync: Option<OneOf<Fsync>>,
+    pub fsync_interval_ms: Option<Count>,
+    pub segment_bytes: Option<Count>,
+    pub snapshot_every_events: Option<Count>,
+    pub snapshot_every_s: Option<Count>,
+    pub dedup_window_s: Option<Count>,
+    pub dedup_max_ids: Option<Count>,
 }
 
 /// `[routing]`.
@@ -312,6 +329,13 @@ impl Named for AgentStatus {
 
 impl Named for LogFormat {
     const ALL: &'static [Self] = &LogFormat::ALL;
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl Named for Fsync {
+    const ALL: &'static [Self] = &Fsync::ALL;
     fn name(self) -> &'static str {
         self.as_str()
     }

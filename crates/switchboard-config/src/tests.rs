@@ -75,6 +75,48 @@ fn the_shipped_daemon_values() {
             max_queue_listing: 1000,
         }
     );
+    assert_eq!(
+        shipped.storage,
+        StorageSettings {
+            enabled: true,
+            dir: "./data".into(),
+            fsync: Fsync::Always,
+            fsync_interval_ms: 10,
+            segment_bytes: 64 << 20,
+            snapshot_every_events: 100_000,
+            snapshot_every_ms: 300_000,
+            dedup_window_ms: 86_400_000,
+            dedup_max_ids: 1_000_000,
+        }
+    );
+}
+
+#[test]
+fn storage_settings_are_checked() {
+    let s = accepted("[storage]\nfsync = \"interval\"\nfsync_interval_ms = 50\ndir = \"/var/lib/sb\"\n");
+    assert_eq!((s.storage.fsync, s.storage.fsync_interval_ms), (Fsync::Interval, 50));
+    assert_eq!(s.storage.dir, std::path::PathBuf::from("/var/lib/sb"));
+    assert_eq!(s.storage.snapshot_every_events, 100_000, "the rest keeps its default");
+    for (text, message) in [
+        (
+            "[storage]\nfsync = \"sometimes\"",
+            "storage.fsync: \"sometimes\" is not one of always, interval, never",
+        ),
+        ("[storage]\ndir = \"\"", "storage.dir: must not be empty"),
+        (
+            "[storage]\nsnapshot_every_events = 10",
+            "storage.snapshot_every_events: 10 is below the minimum 1000",
+        ),
+        ("[storage]\nsnapshot_every_s = 0", "storage.snapshot_every_s: must be at least 1"),
+        (
+            "[storage]\ndedup_window_s = 999999999",
+            "storage.dedup_window_s: 999999999 s is over the 7-day limit",
+        ),
+        ("[storage]\nfsync_interval_ms = 0", "storage.fsync_interval_ms: 0 is below the minimum 1"),
+        ("[storage]\nenabled = \"yes\"", "storage.enabled: must be true or false"),
+    ] {
+        refused(text, &[message]);
+    }
 }
 
 #[test]
@@ -439,6 +481,17 @@ max_list_len = 4096
 max_watchers = 100000
 watch_buffer = 1048576
 max_queue_listing = 1
+
+[storage]
+enabled = false
+dir = "/srv/switchboard"
+fsync = "never"
+fsync_interval_ms = 10000
+segment_bytes = 1048576
+snapshot_every_events = 1000
+snapshot_every_s = 86400
+dedup_window_s = 604800
+dedup_max_ids = 1
 "#,
     );
     assert_eq!(
@@ -461,6 +514,17 @@ max_queue_listing = 1
                 max_watchers: 100_000,
                 watch_buffer: 1_048_576,
                 max_queue_listing: 1,
+            },
+            storage: StorageSettings {
+                enabled: false,
+                dir: PathBuf::from("/srv/switchboard"),
+                fsync: Fsync::Never,
+                fsync_interval_ms: 10_000,
+                segment_bytes: 1 << 20,
+                snapshot_every_events: 1000,
+                snapshot_every_ms: 86_400_000,
+                dedup_window_ms: 604_800_000,
+                dedup_max_ids: 1,
             },
         }
     );

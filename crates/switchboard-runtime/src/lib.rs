@@ -10,14 +10,21 @@
 //! Effects go to the caller of the event that caused them and to every watcher through a bounded
 //! broadcast channel: a watcher that falls behind loses the oldest effects and is told how many,
 //! and never slows routing down.
+//!
+//! With storage ([`Options::store`]), each shard logs events before applying them and answers only
+//! once they are durable under the fsync policy; see [`store`] for the contract and `layout.rs` for
+//! the data directory.
 
 pub mod clock;
+mod layout;
 pub mod metrics;
 mod shard;
+pub mod store;
 
 use crate::clock::{Clock, MonotonicClock};
 use crate::metrics::Metrics;
-use crate::shard::{Command, Shard};
+use crate::shard::{Command, Parts, Shard};
+use crate::store::{StoreError, StoreOptions};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use switchboard_core::view::AccountStats;
@@ -38,6 +45,8 @@ pub struct Options {
     pub watch_buffer: usize,
     /// Label routing metrics with the account.
     pub per_account_metrics: bool,
+    /// Durable storage; `None` keeps everything in memory only (demo, tests, benchmarks).
+    pub store: Option<StoreOptions>,
 }
 
 impl Default for Options {
@@ -48,8 +57,23 @@ impl Default for Options {
             max_future_skew_ms: 5000,
             watch_buffer: 4096,
             per_account_metrics: false,
+            store: None,
         }
     }
+}
+
+/// Why the runtime could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    /// The engine configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(#[from] switchboard_core::config::ConfigError),
+    /// The data directory could not be recovered.
+    #[error("recovery: {0}")]
+    Store(#[from] StoreError),
+    /// A shard thread could not be started.
+    #[error("cannot start a shard thread: {0}")]
+    Thread(#[from] std::io::Error),
 }
 
 /// Why an event was not applied.
@@ -64,6 +88,10 @@ pub enum IngestError {
     /// The runtime is shutting down.
     #[error("the daemon is shutting down")]
     Stopped,
+    /// The event could not be made durable (e.g. the disk is full); nothing changed, and it can
+    /// be retried.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// A refusal with what a protocol needs to report it.
@@ -91,6 +119,8 @@ pub struct Applied {
     pub at: Millis,
     /// Its effects, timers that fell due first included.
     pub effects: Vec<Effect>,
+    /// The event's id was seen before: acknowledged, not applied again (no effects).
+    pub duplicate: bool,
 }
 
 /// The outcome of a submitted event, once its shard (or, for a tick, every shard) has applied it.
@@ -102,11 +132,12 @@ pub struct Pending {
 impl Pending {
     /// Waits for the outcome.
     pub async fn wait(self) -> Result<Applied, IngestError> {
-        let mut out = Applied { at: 0, effects: Vec::new() };
+        let mut out = Applied { at: 0, effects: Vec::new(), duplicate: false };
         for rx in self.replies {
             let applied = rx.await.map_err(|_| IngestError::Stopped)??;
             out.at = out.at.max(applied.at);
             out.effects.extend(applied.effects);
+            out.duplicate |= applied.duplicate;
         }
         Ok(out)
     }
@@ -119,6 +150,14 @@ impl std::future::IntoFuture for Pending {
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(self.wait())
     }
+}
+
+/// The shard of `account` among `shards`. A fixed hash (not randomly seeded), so an account always
+/// lands on the same shard, run after run.
+pub fn shard_index(account: &str, shards: usize) -> usize {
+    let mut h = std::hash::DefaultHasher::new();
+    account.hash(&mut h);
+    (h.finish() % shards.max(1) as u64) as usize
 }
 
 /// A handle to the running runtime; cheap to clone.
@@ -143,30 +182,71 @@ impl std::fmt::Debug for Runtime {
 
 impl Runtime {
     /// Starts the shard threads with the wall clock.
-    pub fn start(config: Config, options: Options) -> Result<Runtime, switchboard_core::config::ConfigError> {
+    pub fn start(config: Config, options: Options) -> Result<Runtime, StartError> {
         Self::start_with_clock(config, options, Arc::new(MonotonicClock::new()))
     }
 
-    /// Starts the shard threads with the given clock.
+    /// Starts the shard threads with the given clock, after recovering the data directory if the
+    /// options have one (which may take a while: the newest snapshot plus the log after it).
     pub fn start_with_clock(
         config: Config,
         options: Options,
         clock: Arc<dyn Clock>,
-    ) -> Result<Runtime, switchboard_core::config::ConfigError> {
+    ) -> Result<Runtime, StartError> {
         config.check()?;
-        let config = Arc::new(config);
+        let count = options.shards.max(1);
         let metrics = Arc::new(Metrics::new(config.channels.clone(), options.per_account_metrics));
+        let shards: Vec<(Engine, Option<store::Store>)> = match &options.store {
+            None => (0..count)
+                .map(|_| Engine::new(config.clone()).map(|e| (e, None)))
+                .collect::<Result<_, _>>()?,
+            Some(store) => {
+                let started = std::time::Instant::now();
+                let recovered = layout::open(&config, store, count)?;
+                let mut replayed = 0;
+                for (i, (_, engine, r)) in recovered.iter().enumerate() {
+                    replayed += r.replayed;
+                    for skipped in &r.skipped_snapshots {
+                        tracing::warn!(shard = i, "damaged snapshot skipped: {skipped}");
+                    }
+                    if let Some(t) = &r.torn {
+                        tracing::warn!(
+                            shard = i,
+                            file = %t.path.display(),
+                            offset = t.offset,
+                            dropped_bytes = t.dropped,
+                            "a torn last record (a write cut short by a crash) was cut off"
+                        );
+                    }
+                    tracing::info!(
+                        shard = i,
+                        snapshot_seq = r.snapshot_seq,
+                        replayed = r.replayed,
+                        accounts = engine.account_names().len(),
+                        took_ms = r.took.as_millis() as u64,
+                        "recovered"
+                    );
+                }
+                metrics.recovery_seconds.set(started.elapsed().as_secs_f64());
+                metrics.recovery_replayed.set(replayed as i64);
+                recovered.into_iter().map(|(s, e, _)| (e, Some(s))).collect()
+            }
+        };
+        let config = Arc::new(config);
         let (effects, _) = broadcast::channel(options.watch_buffer.max(1));
-        let shards = (0..options.shards.max(1))
-            .map(|i| {
-                Shard::spawn(
-                    i,
-                    Engine::new((*config).clone())?,
-                    &options,
-                    clock.clone(),
-                    metrics.clone(),
-                    effects.clone(),
-                )
+        let shards = shards
+            .into_iter()
+            .enumerate()
+            .map(|(index, (engine, store))| {
+                let parts = Parts {
+                    index,
+                    engine,
+                    store,
+                    clock: clock.clone(),
+                    metrics: metrics.clone(),
+                    effects: effects.clone(),
+                };
+                Shard::spawn(parts, &options)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Runtime { inner: Arc::new(Inner { shards, effects, metrics, config, clock }) })
@@ -193,24 +273,31 @@ impl Runtime {
     }
 
     fn shard_of(&self, account: &str) -> usize {
-        // A fixed hash (not randomly seeded) so an account always lands on the same shard.
-        let mut h = std::hash::DefaultHasher::new();
-        account.hash(&mut h);
-        (h.finish() % self.inner.shards.len() as u64) as usize
+        shard_index(account, self.inner.shards.len())
     }
 
     /// Applies an event. `at` is the event's own time if it has one; the arrival time is used
     /// otherwise, and time never goes backwards.
-    pub async fn ingest(&self, event: Event, at: Option<Millis>) -> Result<Applied, IngestError> {
-        self.submit(event, at)?.await
+    pub async fn ingest(
+        &self,
+        event: Event,
+        at: Option<Millis>,
+        event_id: Option<String>,
+    ) -> Result<Applied, IngestError> {
+        self.submit(event, at, event_id)?.await
     }
 
     /// Queues an event now and returns the future of its outcome. Events submitted one after
     /// another are applied in that order (per account), so a caller can keep many in flight, e.g.
     /// to pipeline a stream, without awaiting each before sending the next. A full shard refuses
     /// at once with [`IngestError::Saturated`].
-    pub fn submit(&self, event: Event, at: Option<Millis>) -> Result<Pending, IngestError> {
-        self.try_submit(Box::new(event), at).map_err(|(e, _)| self.refused(e))
+    pub fn submit(
+        &self,
+        event: Event,
+        at: Option<Millis>,
+        event_id: Option<String>,
+    ) -> Result<Pending, IngestError> {
+        self.try_submit(Box::new(event), at, event_id).map_err(|(e, _)| self.refused(e))
     }
 
     /// Like [`Runtime::submit`], but waits up to `patience` for room in a full shard instead of
@@ -219,15 +306,16 @@ impl Runtime {
         &self,
         event: Event,
         at: Option<Millis>,
+        event_id: Option<String>,
         patience: std::time::Duration,
     ) -> Result<Pending, IngestError> {
-        let mut event = Box::new(event);
+        let (mut event, mut event_id) = (Box::new(event), event_id);
         let deadline = tokio::time::Instant::now() + patience;
         loop {
-            match self.try_submit(event, at) {
+            match self.try_submit(event, at, event_id) {
                 Ok(pending) => return Ok(pending),
                 Err((IngestError::Saturated(_), Some(back))) if tokio::time::Instant::now() < deadline => {
-                    event = back;
+                    (event, event_id) = back;
                     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
                 }
                 Err((e, _)) => return Err(self.refused(e)),
@@ -243,17 +331,19 @@ impl Runtime {
     }
 
     /// Queues an event; on failure gives the event back when it was not sent anywhere.
+    #[allow(clippy::type_complexity)]
     fn try_submit(
         &self,
         event: Box<Event>,
         at: Option<Millis>,
-    ) -> Result<Pending, (IngestError, Option<Box<Event>>)> {
+        event_id: Option<String>,
+    ) -> Result<Pending, (IngestError, Option<(Box<Event>, Option<String>)>)> {
         let Some(account) = event.account() else {
             // A tick belongs to no account: every shard moves its time.
             let mut replies = Vec::with_capacity(self.inner.shards.len());
             for shard in 0..self.inner.shards.len() {
                 let (reply, rx) = oneshot::channel();
-                let cmd = Command::Apply { event: event.clone(), at, reply };
+                let cmd = Command::Apply { event: event.clone(), at, event_id: None, reply };
                 self.send(shard, cmd).map_err(|(e, _)| (e, None))?;
                 replies.push(rx);
             }
@@ -261,10 +351,10 @@ impl Runtime {
         };
         let shard = self.shard_of(account);
         let (reply, rx) = oneshot::channel();
-        match self.send(shard, Command::Apply { event, at, reply }) {
+        match self.send(shard, Command::Apply { event, at, event_id, reply }) {
             Ok(()) => Ok(Pending { replies: vec![rx] }),
-            Err((e, Command::Apply { event, .. })) => Err((e, Some(event))),
-            Err((e, Command::Query(_))) => Err((e, None)),
+            Err((e, Command::Apply { event, event_id, .. })) => Err((e, Some((event, event_id)))),
+            Err((e, _)) => Err((e, None)),
         }
     }
 
@@ -330,6 +420,7 @@ impl Runtime {
     pub async fn render_metrics(&self) -> Result<String, IngestError> {
         let stats = self.all_stats().await?;
         self.inner.metrics.set_state(&stats, self.now());
+        self.inner.metrics.ready.set(i64::from(self.is_ready()));
         Ok(self.inner.metrics.encode())
     }
 
@@ -338,9 +429,20 @@ impl Runtime {
         self.inner.effects.subscribe()
     }
 
+    /// Makes the next log write of `account`'s shard fail, as a full disk would (tests).
+    #[cfg(feature = "fault-injection")]
+    pub fn fail_next_write(&self, account: &str) {
+        let _ = self.send(self.shard_of(account), Command::FailNextWrite);
+    }
+
     /// Whether every shard thread is running.
     pub fn is_running(&self) -> bool {
         self.inner.shards.iter().all(Shard::is_running)
+    }
+
+    /// Whether every shard can take events: running, and its storage writable.
+    pub fn is_ready(&self) -> bool {
+        self.inner.shards.iter().all(|s| s.is_running() && s.is_healthy())
     }
 
     /// Stops taking work, lets every shard finish what it holds, and joins the threads.

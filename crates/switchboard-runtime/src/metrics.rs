@@ -79,6 +79,18 @@ pub struct Metrics {
     pub watch_lagged: IntCounter,
     /// Events refused with RESOURCE_EXHAUSTED because a shard's queue was full.
     pub saturated: IntCounter,
+    /// Storage failures (log writes, fsyncs, snapshots).
+    pub storage_errors: IntCounter,
+    /// Records written to the log.
+    pub wal_records: IntCounter,
+    /// Time to commit a batch to the log (write, and fsync under `always`).
+    pub wal_commit: prometheus::Histogram,
+    /// How long the last start took to recover.
+    pub recovery_seconds: prometheus::Gauge,
+    /// Log records replayed at the last start.
+    pub recovery_replayed: IntGauge,
+    /// 1 when every shard can take events, 0 when one cannot (storage failing).
+    pub ready: IntGauge,
 }
 
 fn labels(per_account: bool, rest: &[&'static str]) -> Vec<&'static str> {
@@ -123,6 +135,26 @@ impl Metrics {
             r.register(Box::new(c.clone())).expect("registered once");
             c
         };
+        let gauge1 = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            r.register(Box::new(g.clone())).expect("registered once");
+            g
+        };
+        let wal_commit = prometheus::Histogram::with_opts(
+            HistogramOpts::new(
+                "switchboard_wal_commit_seconds",
+                "Time to commit a batch of events to the log (write, and fsync under fsync = always)",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .expect("valid metric");
+        r.register(Box::new(wal_commit.clone())).expect("registered once");
+        let recovery_seconds = prometheus::Gauge::new(
+            "switchboard_recovery_seconds",
+            "How long the last start took to recover its state",
+        )
+        .expect("valid metric");
+        r.register(Box::new(recovery_seconds.clone())).expect("registered once");
         let watchers =
             IntGauge::new("switchboard_watchers", "Open WatchEffects streams").expect("valid metric");
         r.register(Box::new(watchers.clone())).expect("registered once");
@@ -229,6 +261,18 @@ impl Metrics {
                 "switchboard_ingest_saturated_total",
                 "Events refused with RESOURCE_EXHAUSTED because a shard's queue was full",
             ),
+            storage_errors: single(
+                "switchboard_storage_errors_total",
+                "Storage failures: log writes, fsyncs and snapshots that did not succeed",
+            ),
+            wal_records: single("switchboard_wal_records_total", "Records written to the write-ahead log"),
+            wal_commit,
+            recovery_seconds,
+            recovery_replayed: gauge1(
+                "switchboard_recovery_replayed_events",
+                "Log records replayed at the last start (those after the newest snapshot)",
+            ),
+            ready: gauge1("switchboard_ready", "1 when every shard can take events, 0 when one cannot"),
             registry,
         }
     }

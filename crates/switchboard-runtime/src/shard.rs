@@ -1,23 +1,50 @@
-//! One shard: a thread that owns an engine and serves commands from a bounded channel.
+//! One shard: a thread that owns an engine (and its storage) and serves commands from a bounded
+//! channel.
+//!
+//! Events are taken in batches: every event waiting in the channel (up to a bound) is checked,
+//! logged, committed to storage once (one write, one fsync under `always`), then applied and
+//! answered. Batching is the group commit: under load many events share one fsync, and alone an
+//! event pays for its own.
 
 use crate::clock::Clock;
 use crate::metrics::{EventResult, Metrics};
+use crate::store::Store;
 use crate::{Applied, IngestError, Options, Refusal};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use parking_lot::{Mutex, RwLock};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use switchboard_core::{Effect, Engine, ErrorClass, Event, Millis};
 use tokio::sync::{broadcast, oneshot};
+
+/// Most events committed together.
+const MAX_BATCH: usize = 1024;
+
+/// Where a shard answers an event.
+pub(crate) type Reply = oneshot::Sender<Result<Applied, IngestError>>;
+
+/// A read of the engine, run on the shard between two events.
+pub(crate) type Job = Box<dyn FnOnce(&Engine) + Send>;
+
+/// An event as it arrives at a shard.
+pub(crate) struct Arrival {
+    event: Box<Event>,
+    at: Option<Millis>,
+    event_id: Option<String>,
+    reply: Reply,
+}
 
 /// Work for a shard.
 pub(crate) enum Command {
     /// Apply an event at its own time, or at the arrival time when `at` is `None`.
-    Apply { event: Box<Event>, at: Option<Millis>, reply: oneshot::Sender<Result<Applied, IngestError>> },
+    Apply { event: Box<Event>, at: Option<Millis>, event_id: Option<String>, reply: Reply },
     /// Read the engine between two events.
-    Query(Box<dyn FnOnce(&Engine) + Send>),
+    Query(Job),
+    /// Make the next log write fail (tests).
+    #[cfg(feature = "fault-injection")]
+    FailNextWrite,
 }
 
 /// The caller's side of a shard.
@@ -27,33 +54,41 @@ pub(crate) struct Shard {
     tx: RwLock<Option<Sender<Command>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     running: Arc<AtomicBool>,
+    /// False while the shard's storage refuses writes.
+    healthy: Arc<AtomicBool>,
+}
+
+/// What a shard thread is given.
+pub(crate) struct Parts {
+    pub index: usize,
+    pub engine: Engine,
+    pub store: Option<Store>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    pub effects: broadcast::Sender<Effect>,
 }
 
 impl Shard {
-    pub fn spawn(
-        index: usize,
-        engine: Engine,
-        options: &Options,
-        clock: Arc<dyn Clock>,
-        metrics: Arc<Metrics>,
-        effects: broadcast::Sender<Effect>,
-    ) -> Result<Shard, switchboard_core::config::ConfigError> {
+    pub fn spawn(parts: Parts, options: &Options) -> std::io::Result<Shard> {
         let (tx, rx) = crossbeam_channel::bounded(options.shard_queue.max(1));
         let running = Arc::new(AtomicBool::new(true));
+        let healthy = Arc::new(AtomicBool::new(true));
+        let index = parts.index;
         let worker = Worker {
-            engine,
+            engine: parts.engine,
+            store: parts.store,
             rx,
-            clock,
-            metrics,
-            effects,
+            clock: parts.clock,
+            metrics: parts.metrics,
+            effects: parts.effects,
             max_future_skew_ms: options.max_future_skew_ms,
             running: running.clone(),
+            healthy: healthy.clone(),
+            index,
         };
         let thread =
-            std::thread::Builder::new().name(format!("shard-{index}")).spawn(move || worker.run()).map_err(
-                |e| switchboard_core::config::ConfigError(format!("cannot start shard thread: {e}")),
-            )?;
-        Ok(Shard { tx: RwLock::new(Some(tx)), thread: Mutex::new(Some(thread)), running })
+            std::thread::Builder::new().name(format!("shard-{index}")).spawn(move || worker.run())?;
+        Ok(Shard { tx: RwLock::new(Some(tx)), thread: Mutex::new(Some(thread)), running, healthy })
     }
 
     /// Queues a command; when it cannot, gives it back with whether the queue was full (rather
@@ -72,7 +107,12 @@ impl Shard {
         self.running.load(Ordering::Acquire)
     }
 
-    /// Closes the queue and waits for the thread to serve what it holds and exit.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Acquire)
+    }
+
+    /// Closes the queue and waits for the thread to serve what it holds, store a final snapshot,
+    /// and exit.
     pub fn stop(&self) {
         self.tx.write().take();
         if let Some(thread) = self.thread.lock().take() {
@@ -81,40 +121,83 @@ impl Shard {
     }
 }
 
+/// An event taken from the channel, on its way to being logged and applied.
+struct Pending {
+    event: Box<Event>,
+    at: Millis,
+    event_id: Option<String>,
+    reply: Reply,
+}
+
 /// The thread's side of a shard.
 struct Worker {
     engine: Engine,
+    store: Option<Store>,
     rx: Receiver<Command>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     effects: broadcast::Sender<Effect>,
     max_future_skew_ms: Millis,
     running: Arc<AtomicBool>,
+    healthy: Arc<AtomicBool>,
+    index: usize,
 }
 
 impl Worker {
     fn run(mut self) {
         loop {
             let now = self.clock.now_ms();
-            let cmd = match self.engine.next_deadline() {
-                Some(due) if due <= now => {
-                    self.fire_timers(now);
-                    continue;
-                }
-                // Sleep exactly until the next timer, or until work arrives.
-                Some(due) => self.rx.recv_timeout(Duration::from_millis(due - now)),
+            if self.engine.next_deadline().is_some_and(|due| due <= now) {
+                self.fire_timers(now);
+                continue;
+            }
+            // Sleep until the next timer or storage duty, or until work arrives.
+            let timer = self.engine.next_deadline().map(|due| Duration::from_millis(due - now));
+            let fsync = self
+                .store
+                .as_ref()
+                .and_then(Store::fsync_due)
+                .map(|t| t.saturating_duration_since(Instant::now()));
+            // Snapshots are checked at least this often even when idle.
+            let duty = self.store.as_ref().map(|_| Duration::from_secs(1));
+            let wait = [timer, fsync, duty].into_iter().flatten().min();
+            let cmd = match wait {
+                Some(wait) => self.rx.recv_timeout(wait),
                 None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
             };
             match cmd {
-                Ok(Command::Apply { event, at, reply }) => {
-                    let _ = reply.send(self.apply(*event, at));
+                Ok(Command::Apply { event, at, event_id, reply }) => {
+                    let query = self.batch(Arrival { event, at, event_id, reply });
+                    if let Some(job) = query {
+                        job(&self.engine);
+                    }
                 }
                 Ok(Command::Query(job)) => job(&self.engine),
+                #[cfg(feature = "fault-injection")]
+                Ok(Command::FailNextWrite) => {
+                    if let Some(store) = &mut self.store {
+                        store.fail_next_write();
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
+            self.storage_duties();
+        }
+        if let Some(store) = &mut self.store {
+            if let Err(e) = store.close(&self.engine) {
+                tracing::error!(shard = self.index, error = %e, "could not store a final snapshot");
+            }
         }
         self.running.store(false, Ordering::Release);
+    }
+
+    fn storage_duties(&mut self) {
+        let Some(store) = &mut self.store else { return };
+        if let Err(e) = store.tick(&self.engine) {
+            tracing::error!(shard = self.index, error = %e, "storage");
+            self.metrics.storage_errors.inc();
+        }
     }
 
     fn fire_timers(&mut self, now: Millis) {
@@ -124,15 +207,93 @@ impl Worker {
         self.publish(&effects);
     }
 
-    fn apply(&mut self, event: Event, at: Option<Millis>) -> Result<Applied, IngestError> {
-        let account = event.account().unwrap_or("").to_owned();
-        let type_name = event.type_name();
+    /// Takes `first` and every event already waiting behind it (up to `MAX_BATCH`, stopping at a
+    /// query, which is returned to run after the batch), logs them, commits once, then applies
+    /// and answers them in order.
+    fn batch(&mut self, first: Arrival) -> Option<Job> {
         let wall = self.clock.now_ms();
+        let mut clock = self.engine.now();
+        let mut batch: Vec<Pending> = Vec::new();
+        let mut query = None;
+        let mut next = Some(first);
+        while let Some(arrival) = next.take() {
+            if let Some(p) = self.admit(arrival, wall, &mut clock, &batch) {
+                batch.push(p);
+            }
+            if batch.len() >= MAX_BATCH {
+                break;
+            }
+            match self.rx.try_recv() {
+                Ok(Command::Apply { event, at, event_id, reply }) => {
+                    next = Some(Arrival { event, at, event_id, reply })
+                }
+                Ok(Command::Query(job)) => query = Some(job),
+                #[cfg(feature = "fault-injection")]
+                Ok(Command::FailNextWrite) => {
+                    if let Some(store) = &mut self.store {
+                        store.fail_next_write();
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+        if batch.is_empty() {
+            return query;
+        }
+        if let Some(store) = &mut self.store {
+            for p in &batch {
+                store.log(p.at, p.event_id.as_deref(), &p.event);
+            }
+            let started = Instant::now();
+            let committed = store.commit();
+            self.metrics.wal_commit.observe(started.elapsed().as_secs_f64());
+            if let Err(e) = committed {
+                // Nothing of the batch is in the log, and nothing was applied: every event is
+                // answered UNAVAILABLE and can be retried once the disk recovers.
+                if self.healthy.swap(false, Ordering::AcqRel) {
+                    tracing::error!(shard = self.index, error = %e, "cannot write the log: refusing events until it works again");
+                }
+                self.metrics.storage_errors.inc();
+                let message = format!("cannot make the event durable: {e}");
+                for p in batch {
+                    self.metrics.event(
+                        p.event.account().unwrap_or(""),
+                        p.event.type_name(),
+                        EventResult::Rejected,
+                    );
+                    self.metrics.rejection(p.event.account().unwrap_or(""), "unavailable");
+                    let _ = p.reply.send(Err(IngestError::Unavailable(message.clone())));
+                }
+                return query;
+            }
+            if !self.healthy.swap(true, Ordering::AcqRel) {
+                tracing::info!(shard = self.index, "the log is writable again");
+            }
+            self.metrics.wal_records.inc_by(batch.len() as u64);
+        }
+        for p in batch {
+            let result = self.apply(p.event, p.at, p.event_id);
+            let _ = p.reply.send(result);
+        }
+        query
+    }
+
+    /// Checks an event before it is logged: its time, and whether its id was seen. Answers and
+    /// returns `None` for events that go no further.
+    fn admit(
+        &mut self,
+        arrival: Arrival,
+        wall: Millis,
+        clock: &mut Millis,
+        batch: &[Pending],
+    ) -> Option<Pending> {
+        let Arrival { event, at, event_id, reply } = arrival;
+        let account = event.account().unwrap_or("");
         if let Some(at) = at {
             if at > wall.saturating_add(self.max_future_skew_ms) {
-                self.metrics.event(&account, type_name, EventResult::Rejected);
-                self.metrics.rejection(&account, "at_ahead");
-                return Err(IngestError::Refused(Refusal {
+                self.metrics.event(account, event.type_name(), EventResult::Rejected);
+                self.metrics.rejection(account, "at_ahead");
+                let _ = reply.send(Err(IngestError::Refused(Refusal {
                     class: ErrorClass::InvalidArgument,
                     field: Some("at"),
                     message: format!(
@@ -140,14 +301,38 @@ impl Worker {
                         at - wall,
                         self.max_future_skew_ms
                     ),
-                }));
+                })));
+                return None;
             }
         }
-        // Time never goes backwards: a late `at` is applied at the engine's current time.
-        let at = at.unwrap_or(wall).max(self.engine.now());
+        // Time never goes backwards: a late `at` is applied at the current time. The time logged
+        // is the time applied, so a replay applies it at the same time.
+        let at = at.unwrap_or(wall).max(*clock);
+        *clock = at;
+        if let (Some(id), Some(store)) = (&event_id, &self.store) {
+            let in_batch = batch
+                .iter()
+                .any(|p| p.event_id.as_deref() == Some(id.as_str()) && p.event.account() == event.account());
+            if in_batch || store.seen.contains(account, id, at) {
+                self.metrics.event(account, event.type_name(), EventResult::Duplicate);
+                let _ = reply.send(Ok(Applied { at, effects: Vec::new(), duplicate: true }));
+                return None;
+            }
+        }
+        Some(Pending { event, at, event_id, reply })
+    }
+
+    fn apply(
+        &mut self,
+        event: Box<Event>,
+        at: Millis,
+        event_id: Option<String>,
+    ) -> Result<Applied, IngestError> {
+        let account = event.account().unwrap_or("").to_owned();
+        let type_name = event.type_name();
         let mut effects = Vec::new();
         let result = self.engine.apply(&event, at, &mut effects);
-        let transferred = match &event {
+        let transferred = match &*event {
             Event::TicketTransferred { ticket, .. } => Some(ticket.as_str()),
             _ => None,
         };
@@ -155,11 +340,14 @@ impl Worker {
         self.publish(&effects);
         match result {
             Ok(()) => {
+                if let (Some(id), Some(store)) = (&event_id, &mut self.store) {
+                    store.seen.insert(&account, id, at);
+                }
                 self.metrics.event(&account, type_name, EventResult::Accepted);
-                if matches!(event, Event::OfferAccepted { .. }) {
+                if matches!(*event, Event::OfferAccepted { .. }) {
                     self.metrics.offer_accepted(&account);
                 }
-                Ok(Applied { at, effects })
+                Ok(Applied { at, effects, duplicate: false })
             }
             Err(e) => {
                 self.metrics.event(&account, type_name, EventResult::Rejected);

@@ -42,15 +42,16 @@ fn types(effects: &[Effect]) -> Vec<&'static str> {
 #[tokio::test]
 async fn ingest_returns_the_effects_and_queries_see_the_state() {
     let rt = Runtime::start(config(30_000), options(2)).unwrap();
-    rt.ingest(agent("acme", "a1"), None).await.unwrap();
-    rt.ingest(online("acme", "a1"), None).await.unwrap();
-    let applied = rt.ingest(message("acme", "c"), None).await.unwrap();
+    rt.ingest(agent("acme", "a1"), None, None).await.unwrap();
+    rt.ingest(online("acme", "a1"), None, None).await.unwrap();
+    let applied = rt.ingest(message("acme", "c"), None, None).await.unwrap();
     assert_eq!(types(&applied.effects), vec!["ticket_created", "offered"]);
     let t = rt.query("acme", |e| e.ticket("acme", "c#1")).await.unwrap().unwrap();
     assert_eq!(t.offered_to.as_deref(), Some("a1"));
     let err = rt
         .ingest(
             Event::OfferAccepted { account: "acme".into(), ticket: "c#1".into(), agent: "zz".into() },
+            None,
             None,
         )
         .await
@@ -66,9 +67,9 @@ async fn ingest_returns_the_effects_and_queries_see_the_state() {
 async fn offer_timeouts_fire_on_the_wall_clock_without_any_event() {
     let rt = Runtime::start(config(80), options(1)).unwrap();
     let mut watch = rt.subscribe();
-    rt.ingest(agent("acme", "a1"), None).await.unwrap();
-    rt.ingest(online("acme", "a1"), None).await.unwrap();
-    let offered = rt.ingest(message("acme", "c"), None).await.unwrap().effects[1].at;
+    rt.ingest(agent("acme", "a1"), None, None).await.unwrap();
+    rt.ingest(online("acme", "a1"), None, None).await.unwrap();
+    let offered = rt.ingest(message("acme", "c"), None, None).await.unwrap().effects[1].at;
     let withdrawn = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             let e = watch.recv().await.unwrap();
@@ -91,13 +92,13 @@ use std::time::Duration;
 async fn an_event_too_far_ahead_of_the_clock_is_refused_and_time_never_goes_back() {
     let rt = Runtime::start(config(30_000), options(1)).unwrap();
     let now = rt.now();
-    let err = rt.ingest(agent("acme", "a1"), Some(now + 60_000)).await.unwrap_err();
+    let err = rt.ingest(agent("acme", "a1"), Some(now + 60_000), None).await.unwrap_err();
     assert!(err.to_string().contains("invalid field 'at'"), "{err}");
     assert!(err.to_string().contains("ahead of the daemon's clock"), "{err}");
-    let first = rt.ingest(agent("acme", "a1"), None).await.unwrap();
-    let late = rt.ingest(agent("acme", "a1"), Some(now - 60_000)).await.unwrap();
+    let first = rt.ingest(agent("acme", "a1"), None, None).await.unwrap();
+    let late = rt.ingest(agent("acme", "a1"), Some(now - 60_000), None).await.unwrap();
     assert_eq!(late.at, first.at, "an earlier `at` is applied at the engine's current time");
-    let given = rt.ingest(agent("acme", "a1"), Some(now + 1_000)).await.unwrap();
+    let given = rt.ingest(agent("acme", "a1"), Some(now + 1_000), None).await.unwrap();
     assert_eq!(given.at, now + 1_000, "a slightly early clock on the client is fine");
     rt.shutdown();
 }
@@ -120,7 +121,7 @@ async fn a_full_shard_says_saturated_instead_of_buffering() {
     let mut saturated = 0;
     for i in 0..10 {
         let rt = rt.clone();
-        let fut = async move { rt.ingest(message("acme", &format!("c{i}")), None).await };
+        let fut = async move { rt.ingest(message("acme", &format!("c{i}")), None, None).await };
         match tokio::time::timeout(Duration::from_millis(20), Box::pin(fut)).await {
             Ok(Err(IngestError::Saturated(0))) => saturated += 1,
             Ok(other) => panic!("unexpected {other:?}"),
@@ -139,7 +140,7 @@ async fn a_slow_watcher_is_told_how_many_effects_it_missed() {
     let rt = Runtime::start(config(30_000), Options { watch_buffer: 4, ..options(1) }).unwrap();
     let mut slow = rt.subscribe();
     for i in 0..10 {
-        rt.ingest(message("acme", &format!("c{i}")), None).await.unwrap();
+        rt.ingest(message("acme", &format!("c{i}")), None, None).await.unwrap();
     }
     match slow.recv().await {
         Err(RecvError::Lagged(n)) => assert_eq!(n, 6),
@@ -153,7 +154,7 @@ async fn accounts_spread_over_shards_and_stay_isolated() {
     let rt = Runtime::start(config(30_000), options(4)).unwrap();
     for i in 0..20 {
         let account = format!("acct-{i}");
-        rt.ingest(agent(&account, "a1"), None).await.unwrap();
+        rt.ingest(agent(&account, "a1"), None, None).await.unwrap();
     }
     let per_shard = rt.query_all(|e| e.account_names().len()).await.unwrap();
     assert_eq!(per_shard.iter().sum::<usize>(), 20);
@@ -162,7 +163,7 @@ async fn accounts_spread_over_shards_and_stay_isolated() {
     assert_eq!(stats.len(), 20);
     assert!(stats.iter().all(|s| s.agents == 1));
     // A tick reaches every shard.
-    rt.ingest(Event::Tick, None).await.unwrap();
+    rt.ingest(Event::Tick, None, None).await.unwrap();
     rt.shutdown();
 }
 
@@ -172,24 +173,25 @@ async fn after_shutdown_ingest_says_stopped() {
     assert!(rt.is_running());
     rt.shutdown();
     assert!(!rt.is_running());
-    assert_eq!(rt.ingest(agent("acme", "a"), None).await.unwrap_err(), IngestError::Stopped);
+    assert_eq!(rt.ingest(agent("acme", "a"), None, None).await.unwrap_err(), IngestError::Stopped);
 }
 
 #[tokio::test]
 async fn metrics_describe_what_happened() {
     let rt = Runtime::start(config(30_000), options(1)).unwrap();
-    rt.ingest(agent("acme", "a1"), None).await.unwrap();
-    rt.ingest(online("acme", "a1"), None).await.unwrap();
-    rt.ingest(message("acme", "c"), None).await.unwrap();
-    rt.ingest(message("acme", "d"), None).await.unwrap();
-    rt.ingest(message("acme", "e"), None).await.unwrap();
+    rt.ingest(agent("acme", "a1"), None, None).await.unwrap();
+    rt.ingest(online("acme", "a1"), None, None).await.unwrap();
+    rt.ingest(message("acme", "c"), None, None).await.unwrap();
+    rt.ingest(message("acme", "d"), None, None).await.unwrap();
+    rt.ingest(message("acme", "e"), None, None).await.unwrap();
     rt.ingest(
         Event::OfferDeclined { account: "acme".into(), ticket: "c#1".into(), agent: "a1".into() },
+        None,
         None,
     )
     .await
     .unwrap();
-    let _ = rt.ingest(online("acme", "nobody"), None).await;
+    let _ = rt.ingest(online("acme", "nobody"), None, None).await;
     let text = rt.render_metrics().await.unwrap();
     for line in [
         "switchboard_events_total{result=\"accepted\",type=\"message\"} 3",
@@ -212,7 +214,7 @@ async fn metrics_describe_what_happened() {
 #[tokio::test]
 async fn per_account_labels_when_asked() {
     let rt = Runtime::start(config(30_000), Options { per_account_metrics: true, ..options(1) }).unwrap();
-    rt.ingest(message("acme", "c"), None).await.unwrap();
+    rt.ingest(message("acme", "c"), None, None).await.unwrap();
     let text = rt.render_metrics().await.unwrap();
     assert!(
         text.contains("switchboard_events_total{account=\"acme\",result=\"accepted\",type=\"message\"} 1"),

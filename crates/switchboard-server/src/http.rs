@@ -36,8 +36,8 @@ async fn metrics(State(s): State<AppState>) -> Response {
 async fn readyz(State(s): State<AppState>) -> Response {
     if *s.shutdown.borrow() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
-    } else if !s.runtime.is_running() {
-        (StatusCode::SERVICE_UNAVAILABLE, "a shard has stopped\n").into_response()
+    } else if !s.runtime.is_ready() {
+        (StatusCode::SERVICE_UNAVAILABLE, "a shard has stopped or cannot write its log\n").into_response()
     } else {
         (StatusCode::OK, "ready\n").into_response()
     }

@@ -18,10 +18,11 @@ pub use service::{RouterService, ServiceLimits};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use switchboard_config::Settings;
+use switchboard_config::{Fsync, Settings};
 use switchboard_proto::convert::FieldLimits;
 use switchboard_proto::v1;
 use switchboard_proto::v1::router_server::RouterServer;
+use switchboard_runtime::store::{FsyncPolicy, StoreOptions};
 use switchboard_runtime::{Options, Runtime};
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -42,9 +43,9 @@ pub enum StartError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The engine configuration is unusable.
-    #[error("configuration: {0}")]
-    Config(#[from] switchboard_core::config::ConfigError),
+    /// The runtime could not start (configuration, recovery).
+    #[error(transparent)]
+    Runtime(#[from] switchboard_runtime::StartError),
     /// Server reflection could not be set up.
     #[error("server reflection: {0}")]
     Reflection(String),
@@ -71,6 +72,23 @@ impl std::fmt::Debug for Daemon {
     }
 }
 
+/// The runtime's storage for a `[storage]` section (`None` when disabled).
+pub fn store_options(s: &switchboard_config::StorageSettings) -> Option<StoreOptions> {
+    s.enabled.then(|| StoreOptions {
+        dir: s.dir.clone(),
+        fsync: match s.fsync {
+            Fsync::Always => FsyncPolicy::Always,
+            Fsync::Interval => FsyncPolicy::Interval(Duration::from_millis(s.fsync_interval_ms)),
+            Fsync::Never => FsyncPolicy::Never,
+        },
+        segment_bytes: s.segment_bytes,
+        snapshot_every_events: s.snapshot_every_events,
+        snapshot_every: Duration::from_millis(s.snapshot_every_ms),
+        dedup_window_ms: s.dedup_window_ms,
+        dedup_max_ids: s.dedup_max_ids,
+    })
+}
+
 /// The number of shards for a `[runtime] shards` setting (0 = one per CPU core).
 pub fn shard_count(configured: usize) -> usize {
     if configured > 0 { configured } else { std::thread::available_parallelism().map_or(1, |n| n.get()) }
@@ -87,6 +105,7 @@ impl Daemon {
                 max_future_skew_ms: settings.runtime.max_future_skew_ms,
                 watch_buffer: settings.limits.watch_buffer,
                 per_account_metrics: settings.metrics.per_account_labels,
+                store: store_options(&settings.storage),
             },
         )?;
         match Self::serve(runtime.clone(), settings).await {

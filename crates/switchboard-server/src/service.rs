@@ -65,9 +65,13 @@ impl RouterService {
 
     async fn ingest_one(&self, event: v1::Event) -> Result<v1::IngestReply, Status> {
         let incoming = convert::event_from_proto(event, self.limits.fields).map_err(field_status)?;
-        let applied = self.runtime.ingest(incoming.event, incoming.at).await.map_err(ingest_status)?;
+        let applied = self
+            .runtime
+            .ingest(incoming.event, incoming.at, incoming.event_id)
+            .await
+            .map_err(ingest_status)?;
         Ok(v1::IngestReply {
-            applied: true,
+            applied: !applied.duplicate,
             effects: applied.effects.iter().map(convert::effect_to_proto).collect(),
         })
     }
@@ -91,7 +95,7 @@ pub(crate) fn ingest_status(e: IngestError) -> Status {
             Status::new(code, r.message)
         }
         IngestError::Saturated(_) => Status::resource_exhausted(e.to_string()),
-        IngestError::Stopped => Status::unavailable(e.to_string()),
+        IngestError::Stopped | IngestError::Unavailable(_) => Status::unavailable(e.to_string()),
     }
 }
 
@@ -194,7 +198,11 @@ impl v1::router_server::Router for RouterService {
             match convert::event_from_proto(event, self.limits.fields) {
                 Err(e) => reply.rejected.push(rejection(i, &field_status(e.clone()), e.field)),
                 Ok(incoming) => {
-                    match self.runtime.submit_patiently(incoming.event, incoming.at, STREAM_PATIENCE).await {
+                    match self
+                        .runtime
+                        .submit_patiently(incoming.event, incoming.at, incoming.event_id, STREAM_PATIENCE)
+                        .await
+                    {
                         Err(e) => refused(&mut reply, i, e),
                         Ok(pending) => in_flight.push_back(async move { (i, pending.wait().await) }),
                     }
@@ -376,6 +384,7 @@ fn tally(
     outcome: Result<switchboard_runtime::Applied, IngestError>,
 ) {
     match outcome {
+        Ok(applied) if applied.duplicate => reply.duplicates += 1,
         Ok(_) => reply.accepted += 1,
         Err(e) => refused(reply, index, e),
     }

@@ -11,6 +11,8 @@ use tonic::transport::Channel;
 
 fn settings() -> Settings {
     let mut s = Settings::default();
+    // In memory: these tests are about the API (durability has its own).
+    s.storage.enabled = false;
     s.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
     s.server.http_addr = "127.0.0.1:0".parse().unwrap();
     s.runtime.shards = 2;

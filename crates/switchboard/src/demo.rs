@@ -60,6 +60,8 @@ const SIM_START_MS: u64 = 1_767_571_200_000 + (9 * 60 + 55) * 60_000;
 pub fn run(args: Args) -> Result<ExitCode> {
     let mut settings = crate::load_settings(args.config.as_ref())?;
     scale_durations(&mut settings.engine, args.speed);
+    // A demo keeps nothing: its simulated world starts afresh each time.
+    settings.storage.enabled = false;
     crate::serve::init_logging(&settings.log);
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
@@ -166,7 +168,7 @@ async fn drive(daemon: &Daemon, args: &Args) -> Result<()> {
         while let Some(item) = sim.next_due(sim_now) {
             if let SimEvent::Event { event, .. } = item {
                 tally.events += 1;
-                if runtime.ingest(event, None).await.is_err() {
+                if runtime.ingest(event, None, None).await.is_err() {
                     tally.refused += 1;
                 }
             }

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 async fn start_daemon(unix_socket: Option<PathBuf>) -> Daemon {
     let mut settings = switchboard_config::Settings::default();
+    settings.storage.enabled = false;
     settings.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
     settings.server.http_addr = "127.0.0.1:0".parse().unwrap();
     settings.server.grpc_unix_socket = unix_socket;

@@ -1,0 +1,399 @@
+//! Durability for one shard: its write-ahead log, its snapshots and its window of seen event ids.
+//!
+//! The contract: an event is logged before it is applied, and acknowledged only once the log
+//! holds it under the fsync policy (`always`: fsynced; `interval`: written to the OS, fsynced
+//! within the interval; `never`: written to the OS). Every event that passes the runtime's own checks
+//! is logged, even one the engine will refuse: refusing is deterministic, and a refused event
+//! still moves time. Recovery is the newest valid snapshot plus the log after it, through the same
+//! engine, so the state after a restart is the state before it.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use switchboard_core::snapshot::{EngineSnapshot, SnapshotError};
+use switchboard_core::{Config, Engine, Event, Millis};
+use switchboard_wal::{Wal, WalError};
+use thiserror::Error;
+
+/// When the log is fsynced, and so what an acknowledgement promises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// Before every acknowledgement (events arriving together share one fsync).
+    Always,
+    /// At most this long after a write; a power loss can lose that much acknowledged work.
+    Interval(Duration),
+    /// Never: the OS writes when it likes (tests, benchmarks).
+    Never,
+}
+
+/// How shards store their state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The data directory.
+    pub dir: PathBuf,
+    /// When to fsync.
+    pub fsync: FsyncPolicy,
+    /// Start a new log segment past this size.
+    pub segment_bytes: u64,
+    /// Snapshot after this many logged events...
+    pub snapshot_every_events: u64,
+    /// ...or this long after the last snapshot, if anything was logged since.
+    pub snapshot_every: Duration,
+    /// How long an event id is remembered.
+    pub dedup_window_ms: Millis,
+    /// How many event ids are remembered at most, per shard.
+    pub dedup_max_ids: usize,
+}
+
+impl StoreOptions {
+    /// Defaults with the data directory `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        StoreOptions {
+            dir: dir.into(),
+            fsync: FsyncPolicy::Always,
+            segment_bytes: 64 << 20,
+            snapshot_every_events: 100_000,
+            snapshot_every: Duration::from_secs(300),
+            dedup_window_ms: 24 * 3600 * 1000,
+            dedup_max_ids: 1_000_000,
+        }
+    }
+}
+
+/// Why a shard's storage could not be opened.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The log or a snapshot.
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    /// A record or snapshot that checks out on disk but does not decode.
+    #[error("{path}: {reason}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A snapshot that does not fit the configuration.
+    #[error("{path}: {source}")]
+    Snapshot {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: SnapshotError,
+    },
+    /// The data directory's layout.
+    #[error("{0}")]
+    Layout(String),
+}
+
+/// The version of the payload encoding inside records and snapshots (postcard of the types below);
+/// the log's own header version covers the framing.
+const PAYLOAD_VERSION: u8 = 1;
+
+/// One logged event.
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    at: Millis,
+    event_id: Option<String>,
+    event: Event,
+}
+
+/// A shard's snapshot: the engine and the event ids seen.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct ShardState {
+    pub engine: EngineSnapshot,
+    /// `(account, event id, at)`, oldest first.
+    pub seen: Vec<(String, String, Millis)>,
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = vec![PAYLOAD_VERSION];
+    // postcard into a Vec only fails for types serde cannot describe, which ours are not.
+    out.extend(postcard::to_stdvec(value).unwrap_or_default());
+    out
+}
+
+fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, String> {
+    match bytes.split_first() {
+        Some((&PAYLOAD_VERSION, rest)) => {
+            postcard::from_bytes(rest).map_err(|e| format!("cannot decode: {e}"))
+        }
+        Some((v, _)) => Err(format!("payload version {v}, but this build reads version {PAYLOAD_VERSION}")),
+        None => Err("empty payload".into()),
+    }
+}
+
+/// Event ids seen recently, per account, so a retried or redelivered event is not applied twice.
+#[derive(Debug)]
+pub(crate) struct Seen {
+    window_ms: Millis,
+    max: usize,
+    ids: HashMap<(Arc<str>, Box<str>), Millis>,
+    order: VecDeque<(Millis, Arc<str>, Box<str>)>,
+}
+
+impl Seen {
+    fn new(window_ms: Millis, max: usize) -> Self {
+        Seen { window_ms, max: max.max(1), ids: HashMap::new(), order: VecDeque::new() }
+    }
+
+    /// Whether `id` was applied for `account` within the window before `now`.
+    pub fn contains(&self, account: &str, id: &str, now: Millis) -> bool {
+        let key = (Arc::from(account), Box::from(id));
+        self.ids.get(&key).is_some_and(|&at| now.saturating_sub(at) <= self.window_ms)
+    }
+
+    pub fn insert(&mut self, account: &str, id: &str, at: Millis) {
+        let (account, id): (Arc<str>, Box<str>) = (account.into(), id.into());
+        self.ids.insert((account.clone(), id.clone()), at);
+        self.order.push_back((at, account, id));
+        while self.order.len() > self.max
+            || self.order.front().is_some_and(|f| at.saturating_sub(f.0) > self.window_ms)
+        {
+            if let Some((t, a, i)) = self.order.pop_front() {
+                let key = (a, i);
+                // Only forget the id if this entry is the one that set it.
+                if self.ids.get(&key) == Some(&t) {
+                    self.ids.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn export(&self) -> Vec<(String, String, Millis)> {
+        self.order.iter().map(|(t, a, i)| (a.to_string(), i.to_string(), *t)).collect()
+    }
+}
+
+/// What recovery found, for the log.
+#[derive(Debug, Clone, Default)]
+pub struct Recovered {
+    /// The seq the snapshot covered (0: none).
+    pub snapshot_seq: u64,
+    /// Log records replayed after it.
+    pub replayed: u64,
+    /// A torn tail cut off, if any.
+    pub torn: Option<switchboard_wal::Torn>,
+    /// Newer snapshots skipped because they were damaged.
+    pub skipped_snapshots: Vec<String>,
+    /// How long it took.
+    pub took: Duration,
+}
+
+/// A shard's storage.
+pub(crate) struct Store {
+    dir: PathBuf,
+    wal: Wal,
+    opts: StoreOptions,
+    pub seen: Seen,
+    logged_since_snapshot: u64,
+    last_snapshot: Instant,
+    last_write: Option<Instant>,
+    /// A snapshot being written in the background, and the seq it covers.
+    job: Option<(u64, JoinHandle<Result<(), WalError>>)>,
+}
+
+impl Store {
+    /// Opens the shard directory `dir`: the newest valid snapshot, then the log after it through a
+    /// fresh engine. Returns the engine in the recovered state.
+    pub fn recover(
+        dir: &Path,
+        config: &Config,
+        opts: &StoreOptions,
+    ) -> Result<(Store, Engine, Recovered), StoreError> {
+        let started = Instant::now();
+        let mut report = Recovered::default();
+        let (snapshot, skipped) = switchboard_wal::latest_snapshot(dir)?;
+        report.skipped_snapshots = skipped.iter().map(ToString::to_string).collect();
+        let mut seen = Seen::new(opts.dedup_window_ms, opts.dedup_max_ids);
+        let (mut engine, after) = match snapshot {
+            None => (Engine::new(config.clone()).map_err(|e| StoreError::Layout(e.to_string()))?, 0),
+            Some((seq, bytes)) => {
+                let path = dir.join(format!("{seq:020}.snap"));
+                let state: ShardState =
+                    decode(&bytes).map_err(|reason| StoreError::Decode { path: path.clone(), reason })?;
+                let engine = Engine::restore(config.clone(), &state.engine)
+                    .map_err(|source| StoreError::Snapshot { path, source })?;
+                for (a, i, t) in &state.seen {
+                    seen.insert(a, i, *t);
+                }
+                (engine, seq)
+            }
+        };
+        report.snapshot_seq = after;
+        let mut scratch = Vec::new();
+        let (wal, opened) = Wal::open(dir, after, opts.segment_bytes, |_, payload| {
+            let r: Record = decode(payload)?;
+            scratch.clear();
+            if engine.apply(&r.event, r.at, &mut scratch).is_ok() {
+                if let (Some(id), Some(account)) = (&r.event_id, r.event.account()) {
+                    seen.insert(account, id, r.at);
+                }
+            }
+            Ok(())
+        })?;
+        report.replayed = opened.replayed;
+        report.torn = opened.torn;
+        report.took = started.elapsed();
+        let store = Store {
+            dir: dir.into(),
+            wal,
+            opts: opts.clone(),
+            seen,
+            logged_since_snapshot: opened.replayed,
+            last_snapshot: Instant::now(),
+            last_write: None,
+            job: None,
+        };
+        Ok((store, engine, report))
+    }
+
+    /// Buffers an event for the log.
+    pub fn log(&mut self, at: Millis, event_id: Option<&str>, event: &Event) {
+        // Encoding through a borrowed view would save a clone per event; the record type stays
+        // owned to keep the format obvious.
+        let record = Record { at, event_id: event_id.map(String::from), event: event.clone() };
+        self.wal.append(&encode(&record));
+        self.logged_since_snapshot += 1;
+    }
+
+    /// Writes what was logged and, under `always`, fsyncs it: after `Ok`, the batch may be
+    /// acknowledged. After `Err` nothing of the batch is in the log.
+    pub fn commit(&mut self) -> Result<(), WalError> {
+        self.wal.write()?;
+        self.last_write.get_or_insert_with(Instant::now);
+        if self.opts.fsync == FsyncPolicy::Always {
+            self.wal.sync()?;
+            self.last_write = None;
+        }
+        Ok(())
+    }
+
+    /// When the next interval fsync is due, if one is pending.
+    pub fn fsync_due(&self) -> Option<Instant> {
+        match (self.opts.fsync, self.last_write) {
+            (FsyncPolicy::Interval(every), Some(t)) => Some(t + every),
+            _ => None,
+        }
+    }
+
+    /// Background duties: the interval fsync, a snapshot when one is due, and cleaning up after a
+    /// finished one. Errors are reported, never fatal: the next call tries again.
+    pub fn tick(&mut self, engine: &Engine) -> Result<(), WalError> {
+        if self.fsync_due().is_some_and(|due| Instant::now() >= due) {
+            self.wal.sync()?;
+            self.last_write = None;
+        }
+        if let Some((_, job)) = &self.job {
+            if job.is_finished() {
+                let (seq, job) = self.job.take().expect("checked");
+                match job.join() {
+                    Ok(Ok(())) => {
+                        self.wal.remove_through(seq)?;
+                        switchboard_wal::remove_snapshots_before(&self.dir, seq)?;
+                    }
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => tracing::error!(dir = %self.dir.display(), "the snapshot writer panicked"),
+                }
+            }
+        }
+        let due = self.logged_since_snapshot >= self.opts.snapshot_every_events
+            || (self.logged_since_snapshot > 0 && self.last_snapshot.elapsed() >= self.opts.snapshot_every);
+        if due && self.job.is_none() {
+            self.start_snapshot(engine);
+        }
+        Ok(())
+    }
+
+    /// Takes the engine's state now and writes it in the background; the log is trimmed once the
+    /// snapshot is durable.
+    fn start_snapshot(&mut self, engine: &Engine) {
+        let seq = self.wal.next_seq() - 1;
+        let state = ShardState { engine: engine.snapshot(), seen: self.seen.export() };
+        let dir = self.dir.clone();
+        self.logged_since_snapshot = 0;
+        self.last_snapshot = Instant::now();
+        let job = std::thread::Builder::new()
+            .name("snapshot".into())
+            .spawn(move || switchboard_wal::write_snapshot(&dir, seq, &encode(&state)).map(|_| ()));
+        match job {
+            Ok(job) => self.job = Some((seq, job)),
+            Err(e) => tracing::error!(error = %e, "cannot start the snapshot writer"),
+        }
+    }
+
+    /// Makes the next log write fail (tests).
+    #[cfg(feature = "fault-injection")]
+    pub fn fail_next_write(&mut self) {
+        self.wal.fail_next_write();
+    }
+
+    /// At shutdown: fsync the log and write a final snapshot, so the next start has nothing to
+    /// replay.
+    pub fn close(&mut self, engine: &Engine) -> Result<(), WalError> {
+        self.wal.write()?;
+        self.wal.sync()?;
+        if let Some((_, job)) = self.job.take() {
+            let _ = job.join();
+        }
+        if self.logged_since_snapshot > 0 {
+            let seq = self.wal.next_seq() - 1;
+            let state = ShardState { engine: engine.snapshot(), seen: self.seen.export() };
+            switchboard_wal::write_snapshot(&self.dir, seq, &encode(&state))?;
+            self.wal.remove_through(seq)?;
+            switchboard_wal::remove_snapshots_before(&self.dir, seq)?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes a shard directory holding only a snapshot (covering nothing in its empty log): how a
+/// regrouped shard starts.
+pub(crate) fn write_initial(dir: &Path, state: &ShardState) -> Result<(), WalError> {
+    switchboard_wal::write_snapshot(dir, 0, &encode(state)).map(|_| ())
+}
+
+/// Reads a shard's state without keeping its log open: for regrouping.
+pub(crate) fn read_state(dir: &Path, config: &Config, opts: &StoreOptions) -> Result<ShardState, StoreError> {
+    let (store, engine, _) = Store::recover(dir, config, opts)?;
+    Ok(ShardState { engine: engine.snapshot(), seen: store.seen.export() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seen_ids_expire_by_age_and_by_count() {
+        let mut s = Seen::new(1000, 3);
+        s.insert("a", "1", 0);
+        s.insert("a", "2", 10);
+        assert!(s.contains("a", "1", 500));
+        assert!(!s.contains("b", "1", 500), "ids are per account");
+        assert!(!s.contains("a", "1", 1001), "older than the window");
+        s.insert("a", "3", 20);
+        s.insert("a", "4", 30);
+        assert!(!s.contains("a", "1", 30), "the oldest goes when the count is exceeded");
+        assert!(s.contains("a", "4", 30));
+        s.insert("a", "5", 2000);
+        assert!(!s.contains("a", "2", 2000));
+        assert_eq!(s.export().len(), 1);
+    }
+
+    #[test]
+    fn payloads_carry_their_version() {
+        let bytes = encode(&Record { at: 5, event_id: None, event: Event::Tick });
+        let back: Record = decode(&bytes).unwrap();
+        assert_eq!((back.at, back.event), (5, Event::Tick));
+        let mut other = bytes.clone();
+        other[0] = 9;
+        assert_eq!(
+            decode::<Record>(&other).unwrap_err(),
+            "payload version 9, but this build reads version 1"
+        );
+    }
+}
