@@ -67,13 +67,33 @@ impl Default for Options {
 pub enum StartError {
     /// The engine configuration is unusable.
     #[error("configuration: {0}")]
-    Config(#[from] switchboard_core::config::ConfigError),
+    Config(switchboard_core::config::ConfigError),
     /// The data directory could not be recovered.
     #[error("recovery: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     /// A shard thread could not be started.
     #[error("cannot start a shard thread: {0}")]
-    Thread(#[from] std::io::Error),
+    Thread(std::io::Error),
+}
+
+// Conversions without `#[from]`: the message already includes the cause, and a source would make
+// error reports print it twice.
+impl From<switchboard_core::config::ConfigError> for StartError {
+    fn from(e: switchboard_core::config::ConfigError) -> Self {
+        StartError::Config(e)
+    }
+}
+
+impl From<StoreError> for StartError {
+    fn from(e: StoreError) -> Self {
+        StartError::Store(e)
+    }
+}
+
+impl From<std::io::Error> for StartError {
+    fn from(e: std::io::Error) -> Self {
+        StartError::Thread(e)
+    }
 }
 
 /// Why an event was not applied.

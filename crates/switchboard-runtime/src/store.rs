@@ -78,12 +78,12 @@ pub enum StoreError {
         reason: String,
     },
     /// A snapshot that does not fit the configuration.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Snapshot {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: SnapshotError,
+        /// What is wrong.
+        cause: SnapshotError,
     },
     /// The data directory's layout.
     #[error("{0}")]
@@ -217,7 +217,7 @@ impl Store {
                 let state: ShardState =
                     decode(&bytes).map_err(|reason| StoreError::Decode { path: path.clone(), reason })?;
                 let engine = Engine::restore(config.clone(), &state.engine)
-                    .map_err(|source| StoreError::Snapshot { path, source })?;
+                    .map_err(|cause| StoreError::Snapshot { path, cause })?;
                 for (a, i, t) in &state.seen {
                     seen.insert(a, i, *t);
                 }

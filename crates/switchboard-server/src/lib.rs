@@ -34,14 +34,14 @@ use tokio_stream::wrappers::TcpListenerStream;
 #[derive(Debug, Error)]
 pub enum StartError {
     /// A listener could not be bound.
-    #[error("cannot listen for {what} on {addr}: {source}")]
+    #[error("cannot listen for {what} on {addr}: {cause}")]
     Bind {
         /// gRPC, HTTP or the Unix socket.
         what: &'static str,
         /// The address.
         addr: String,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The runtime could not start (configuration, recovery).
     #[error(transparent)]
@@ -120,10 +120,10 @@ impl Daemon {
     async fn serve(runtime: Runtime, settings: &Settings) -> Result<Daemon, StartError> {
         let server = &settings.server;
         let bind = |what: &'static str, addr: SocketAddr| async move {
-            TcpListener::bind(addr).await.map_err(|source| StartError::Bind {
+            TcpListener::bind(addr).await.map_err(|cause| StartError::Bind {
                 what,
                 addr: addr.to_string(),
-                source,
+                cause,
             })
         };
         let grpc = bind("gRPC", server.grpc_addr).await?;
@@ -133,7 +133,7 @@ impl Daemon {
             Some(path) => Some(bind_unix(path)?),
         };
         let local = |l: &TcpListener, what| {
-            l.local_addr().map_err(|source| StartError::Bind { what, addr: String::new(), source })
+            l.local_addr().map_err(|cause| StartError::Bind { what, addr: String::new(), cause })
         };
         let grpc_addr = local(&grpc, "gRPC")?;
         let http_addr = local(&http, "HTTP")?;
@@ -276,7 +276,7 @@ impl Daemon {
 /// Binds the Unix socket, replacing a stale socket file left by a previous run.
 fn bind_unix(path: &std::path::Path) -> Result<tokio::net::UnixListener, StartError> {
     let err =
-        |source| StartError::Bind { what: "gRPC (Unix socket)", addr: path.display().to_string(), source };
+        |cause| StartError::Bind { what: "gRPC (Unix socket)", addr: path.display().to_string(), cause };
     if std::fs::symlink_metadata(path).is_ok_and(|m| {
         use std::os::unix::fs::FileTypeExt;
         m.file_type().is_socket()

@@ -31,10 +31,17 @@ pub struct GenStats {
 pub enum GenError {
     /// The engine cannot run with the configuration.
     #[error("configuration: {0}")]
-    Config(#[from] ConfigError),
+    Config(ConfigError),
     /// Writing failed.
     #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+// Without `#[from]`: the message includes the cause, and a source would print it twice.
+impl From<ConfigError> for GenError {
+    fn from(e: ConfigError) -> Self {
+        GenError::Config(e)
+    }
 }
 
 /// Runs the simulator against an in-process engine configured by `config`, and writes its first `n`

@@ -50,12 +50,12 @@ pub const MAX_RECORD_BYTES: u32 = 64 << 20;
 #[derive(Debug, Error)]
 pub enum WalError {
     /// The operating system refused.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A record or snapshot does not check out, somewhere other than a torn tail.
     #[error(
@@ -105,7 +105,7 @@ pub enum WalError {
 
 pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> WalError {
     let path = path.into();
-    move |source| WalError::Io { path, source }
+    move |cause| WalError::Io { path, cause }
 }
 
 /// Fsyncs a directory, so that a create, rename or delete inside it is durable.

@@ -164,12 +164,10 @@ impl Wal {
                         reason: format!("segment named for seq {first} starts with seq {}", r.seq),
                     });
                 }
-                let expected = match last_seq {
-                    Some(l) => l + 1,
-                    // The oldest segment kept may start anywhere at or before the snapshot's end.
-                    None if r.seq > after_seq + 1 => after_seq + 1,
-                    None => r.seq,
-                };
+                // Records the snapshot covers may be missing (removed, or cut by a repair); any
+                // other jump hides records nothing else holds.
+                let expected =
+                    if r.seq <= after_seq + 1 { r.seq } else { last_seq.unwrap_or(0).max(after_seq) + 1 };
                 if r.seq != expected {
                     return Err(WalError::Gap { path: path.clone(), expected, found: r.seq });
                 }
@@ -203,13 +201,16 @@ impl Wal {
         }
         let next_seq = last_seq.unwrap_or(0).max(after_seq) + 1;
         report.last_seq = last_seq.unwrap_or(0);
-        let (file, path, len) = match segments.last() {
+        if let (Some(torn), Some((_, path))) = (&report.torn, segments.last()) {
+            let file = OpenOptions::new().write(true).open(path).map_err(io_err(path))?;
+            file.set_len(torn.offset).and_then(|()| file.sync_all()).map_err(io_err(path))?;
+        }
+        // Appending after a snapshot that covers more than the log holds would leave a jump inside a
+        // segment: start a new one instead.
+        let behind = last_seq.is_some_and(|l| l + 1 != next_seq);
+        let (file, path, len) = match segments.last().filter(|_| !behind) {
             Some((_, path)) => {
                 let file = OpenOptions::new().append(true).open(path).map_err(io_err(path))?;
-                if report.torn.is_some() {
-                    file.set_len(keep_len).map_err(io_err(path))?;
-                    file.sync_all().map_err(io_err(path))?;
-                }
                 (file, path.clone(), keep_len)
             }
             None => {
@@ -282,7 +283,7 @@ impl Wal {
             self.file.write_all(&self.batch[..half]).map_err(io_err(&self.path))?;
             return Err(WalError::Io {
                 path: self.path.clone(),
-                source: std::io::Error::new(
+                cause: std::io::Error::new(
                     std::io::ErrorKind::StorageFull,
                     "no space left on device (injected)",
                 ),

@@ -51,6 +51,18 @@ fn log_dirs(root: &Path) -> Result<Vec<PathBuf>, WalError> {
     Ok(out)
 }
 
+/// The seq the newest valid snapshot in `dir` covers (0 if none).
+fn covered(dir: &Path) -> Result<u64, WalError> {
+    Ok(crate::latest_snapshot(dir).map(|(s, _)| s.map_or(0, |(seq, _)| seq)).unwrap_or(0))
+}
+
+/// If a log continues at `seq` after `last`, the seq it jumps from, unless the records skipped are
+/// all covered by a snapshot.
+fn jump(last: Option<u64>, seq: u64, covered: u64) -> Option<u64> {
+    let l = last?;
+    (seq > covered + 1 && seq != l.max(covered) + 1).then_some(l)
+}
+
 /// Reads every segment and snapshot under `root` and says what each holds and what is wrong.
 pub fn verify(root: &Path) -> Result<Vec<FileReport>, WalError> {
     let mut out = Vec::new();
@@ -65,6 +77,7 @@ pub fn verify(root: &Path) -> Result<Vec<FileReport>, WalError> {
                 problem,
             });
         }
+        let covered = covered(&dir)?;
         let mut last: Option<u64> = None;
         for (_, path) in list(&dir, "wal")? {
             let data = std::fs::read(&path).map_err(io_err(&path))?;
@@ -84,7 +97,7 @@ pub fn verify(root: &Path) -> Result<Vec<FileReport>, WalError> {
             };
             report.records = records.len() as u64;
             report.seqs = records.first().zip(records.last()).map(|(a, b)| (a.seq, b.seq));
-            let gap = records.first().and_then(|r| last.filter(|&l| r.seq != l + 1).map(|l| (l, r.seq)));
+            let gap = records.first().and_then(|r| jump(last, r.seq, covered).map(|l| (l, r.seq)));
             report.problem = match (gap, broken) {
                 (Some((l, s)), _) => Some(format!("seq jumps from {l} to {s}: a segment is missing")),
                 (None, b) => b,
@@ -119,6 +132,7 @@ pub fn repair(root: &Path, apply: bool) -> Result<Vec<RepairAction>, WalError> {
                 aside(&path, &mut actions, &e.to_string())?;
             }
         }
+        let covered = covered(&dir)?;
         let mut broken_before = false;
         let mut last: Option<u64> = None;
         for (_, path) in list(&dir, "wal")? {
@@ -137,8 +151,8 @@ pub fn repair(root: &Path, apply: bool) -> Result<Vec<RepairAction>, WalError> {
                 Scan::Broken { records, offset, reason, .. } => (records, Some((offset, reason))),
             };
             let first = records.first().map(|r| r.seq);
-            if let (Some(l), Some(f)) = (last, first) {
-                if f != l + 1 {
+            if let Some(f) = first {
+                if let Some(l) = jump(last, f, covered) {
                     aside(&path, &mut actions, &format!("seq jumps from {l} to {f}"))?;
                     broken_before = true;
                     continue;

@@ -244,3 +244,26 @@ fn snapshots_are_whole_or_absent_and_a_bad_one_falls_back_to_an_older() {
     let left: Vec<_> = std::fs::read_dir(&d.0).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, vec![std::ffi::OsString::from("00000000000000000040.snap")]);
 }
+
+#[test]
+fn a_snapshot_ahead_of_the_log_end_starts_a_new_segment() {
+    // After a repair cut the log short of what the snapshot covers, records go on from the
+    // snapshot's seq in a segment of their own.
+    let d = TempDir::new("ahead");
+    let (mut wal, _) = open(&d.0, 0, 1 << 20).unwrap();
+    write_records(&mut wal, 0, 3);
+    drop(wal);
+    write_snapshot(&d.0, 10, b"state at 10").unwrap();
+    let (mut wal, seen) = open(&d.0, 10, 1 << 20).unwrap();
+    assert!(seen.is_empty());
+    assert_eq!(wal.next_seq(), 11);
+    write_records(&mut wal, 3, 5);
+    drop(wal);
+    assert_eq!(segments(&d.0).len(), 2);
+    let (_, seen) = open(&d.0, 10, 1 << 20).unwrap();
+    assert_eq!(seen.iter().map(|r| r.0).collect::<Vec<_>>(), vec![11, 12]);
+    assert!(verify(&d.0).unwrap().iter().all(|r| r.problem.is_none()), "{:?}", verify(&d.0));
+    // Without the snapshot the jump is a hole.
+    std::fs::remove_file(d.0.join("00000000000000000010.snap")).unwrap();
+    assert!(matches!(Wal::open(&d.0, 0, 1 << 20, |_, _| Ok(())), Err(WalError::Gap { .. })));
+}

@@ -5,6 +5,7 @@ mod demo;
 mod generate;
 mod replay;
 mod serve;
+mod wal;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -28,6 +29,9 @@ enum Command {
     Demo(demo::Args),
     /// Write a realistic event file from a simulated contact centre (for replay and benchmarks).
     Gen(generate::Args),
+    /// Check or mend a data directory's log and snapshots (operators).
+    #[command(subcommand)]
+    Wal(wal::Command),
     #[command(flatten)]
     Client(client::Command),
 }
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Gen(args) => generate::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Wal(c) => wal::run(c),
         Command::Client(c) => client::run(c),
     };
     match result {
