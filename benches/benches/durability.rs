@@ -18,10 +18,13 @@ use switchboard_sim::SimParams;
 const WINDOW: usize = 256;
 
 fn main() {
-    let total: usize = std::env::var("SWITCHBOARD_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let root = PathBuf::from(std::env::var("SWITCHBOARD_BENCH_DIR").unwrap_or_else(|_| "target/bench-data".into()));
+    let total: usize =
+        std::env::var("SWITCHBOARD_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let root =
+        PathBuf::from(std::env::var("SWITCHBOARD_BENCH_DIR").unwrap_or_else(|_| "target/bench-data".into()));
     let started = Instant::now();
-    let params = SimParams { accounts: 8, agents_per_account: 50, arrivals_per_minute: 20.0, ..SimParams::default() };
+    let params =
+        SimParams { accounts: 8, agents_per_account: 50, arrivals_per_minute: 20.0, ..SimParams::default() };
     let events = switchboard_benches::events(params, total);
     eprintln!("generated {} events in {:.1?}", events.len(), started.elapsed());
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio");
@@ -38,7 +41,11 @@ fn main() {
         let h = runtime.metrics().wal_commit.clone();
         let (p50, p99) = quantiles(&h);
         runtime.shutdown();
-        println!("| {name} | {n} | {:.2} | {:.0} | {p50:.3} | {p99:.3} |", took.as_secs_f64(), n as f64 / took.as_secs_f64());
+        println!(
+            "| {name} | {n} | {:.2} | {:.0} | {p50:.3} | {p99:.3} |",
+            took.as_secs_f64(),
+            n as f64 / took.as_secs_f64()
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -58,7 +65,11 @@ fn main() {
     let from_log = t.elapsed();
     assert_eq!(recovered.metrics().recovery_replayed.get() as usize, events.len());
     recovered.shutdown();
-    println!("| from the log alone (crash, no snapshot) | {:.2} | {:.0} |", from_log.as_secs_f64(), events.len() as f64 / from_log.as_secs_f64());
+    println!(
+        "| from the log alone (crash, no snapshot) | {:.2} | {:.0} |",
+        from_log.as_secs_f64(),
+        events.len() as f64 / from_log.as_secs_f64()
+    );
     let t = Instant::now();
     let recovered = start(&dir, FsyncPolicy::Never, u64::MAX);
     let from_snapshot = t.elapsed();
@@ -70,8 +81,14 @@ fn main() {
 }
 
 fn start(dir: &Path, fsync: FsyncPolicy, snapshot_every_events: u64) -> Runtime {
-    let store = StoreOptions { fsync, snapshot_every_events, snapshot_every: Duration::from_secs(86_400), ..StoreOptions::new(dir) };
-    let options = Options { shards: 2, store: Some(store), max_future_skew_ms: u64::MAX / 4, ..Options::default() };
+    let store = StoreOptions {
+        fsync,
+        snapshot_every_events,
+        snapshot_every: Duration::from_secs(86_400),
+        ..StoreOptions::new(dir)
+    };
+    let options =
+        Options { shards: 2, store: Some(store), max_future_skew_ms: u64::MAX / 4, ..Options::default() };
     Runtime::start(Config::default(), options).expect("runtime starts")
 }
 
@@ -81,7 +98,10 @@ async fn ingest(runtime: &Runtime, events: &[(Millis, Event)]) -> (Duration, usi
     let mut pending = std::collections::VecDeque::with_capacity(WINDOW);
     let mut refused = 0;
     for (at, event) in events {
-        let p = runtime.submit_patiently(event.clone(), Some(*at), None, Duration::from_secs(60)).await.expect("submitted");
+        let p = runtime
+            .submit_patiently(event.clone(), Some(*at), None, Duration::from_secs(60))
+            .await
+            .expect("submitted");
         pending.push_back(p);
         if pending.len() >= WINDOW {
             if let Some(p) = pending.pop_front() {

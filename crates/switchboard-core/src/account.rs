@@ -299,7 +299,7 @@ impl Account {
             Some(c) => (c.count + 1, Some(c.current)),
             None => (1, None),
         };
-        let id = format!("{}#{n}", m.conversation);
+        let id = ticket_id(&m.conversation, n);
         if self.ticket_ids.contains_key(id.as_str()) {
             return Err(EngineError::TicketExists { field: "conversation", ticket: id });
         }
@@ -384,7 +384,7 @@ impl Account {
         self.status_counts[TicketStatus::New as usize] += 1;
         let style = self.policy.styles[style].name.clone();
         self.emit(cx, t, EffectKind::TicketCreated { conversation, style, follow_up_of });
-        self.enqueue(cx, t);
+        self.enqueue_new(cx, t);
         t
     }
 
@@ -634,6 +634,28 @@ impl Account {
     /// Puts an unassigned new/open ticket in the queue, relaxing its optional skills first if their
     /// timeout has already passed.
     fn enqueue(&mut self, cx: &mut Cx, t: TicketIdx) {
+        self.start_waiting(cx, t);
+        self.insert_queued(t);
+        self.dirty_tickets.push(t);
+    }
+
+    /// A new ticket. When nothing else awaits routing, the queue is settled and this ticket is the
+    /// only candidate, so it goes straight to its best agent, or into the queue if there is none,
+    /// without the round trip through `settle`: the common case, made cheap.
+    fn enqueue_new(&mut self, cx: &mut Cx, t: TicketIdx) {
+        if !(self.dirty_tickets.is_empty() && self.dirty_agents.is_empty()) {
+            return self.enqueue(cx, t);
+        }
+        self.start_waiting(cx, t);
+        match self.best_agent(t) {
+            Some(a) => self.route(cx, t, a),
+            None => self.insert_queued(t),
+        }
+    }
+
+    /// The skills timeout of a ticket starting to wait: relaxed at once if it has already passed
+    /// (`routing.md` 13), scheduled otherwise.
+    fn start_waiting(&mut self, cx: &mut Cx, t: TicketIdx) {
         let timeout = self.policy.channels[self.tickets[t as usize].channel as usize].skills_timeout_ms;
         let tk = &mut self.tickets[t as usize];
         debug_assert!(tk.assignee.is_none() && tk.offer.is_none() && tk.bucket.is_none());
@@ -651,8 +673,6 @@ impl Account {
                 tk.skills_timer = Some(cx.timers.schedule(due, timer));
             }
         }
-        self.insert_queued(t);
-        self.dirty_tickets.push(t);
     }
 
     /// Puts the ticket in the queue bucket of what it needs now.
@@ -818,15 +838,19 @@ impl Account {
         let c = &mut agent.channels[ch];
         let want = available
             .then(|| RankKey::new(method, c.spare(), c.capacity, c.last_assigned, agent.id.clone(), a));
-        if c.indexed == want {
-            return;
-        }
-        if let Some(old) = c.indexed.take() {
-            self.index[ch].remove(&old, &agent.groups, &agent.skills);
-        }
-        if let Some(key) = want {
-            self.index[ch].insert(key.clone(), &agent.groups, &agent.skills);
-            agent.channels[ch].indexed = Some(key);
+        match (c.indexed.take(), want) {
+            (Some(old), Some(key)) => {
+                if old != key {
+                    self.index[ch].rekey(&old, key.clone());
+                }
+                c.indexed = Some(key);
+            }
+            (Some(old), None) => self.index[ch].remove(&old, &agent.groups, &agent.skills),
+            (None, Some(key)) => {
+                self.index[ch].insert(key.clone(), &agent.groups, &agent.skills);
+                c.indexed = Some(key);
+            }
+            (None, None) => {}
         }
     }
 
@@ -937,6 +961,26 @@ struct Cursor {
     channel: u8,
     key: QueueKey,
     ticket: TicketIdx,
+}
+
+/// `<conversation>#<n>`, without the formatting machinery (this is on every new conversation).
+fn ticket_id(conversation: &str, n: u32) -> String {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    let mut v = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let mut id = String::with_capacity(conversation.len() + 1 + digits.len() - i);
+    id.push_str(conversation);
+    id.push('#');
+    id.extend(digits[i..].iter().map(|&d| d as char));
+    id
 }
 
 fn moved(counts: &mut [u32; 6], from: TicketStatus, to: TicketStatus) {

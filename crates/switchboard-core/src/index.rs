@@ -22,8 +22,19 @@ pub(crate) struct RankKey {
     capacity: i64,
     /// Sequence number of the last real assignment on the channel, 0 for never.
     last_assigned: u64,
+    /// The id's first 8 bytes, big-endian: orders like the id in most comparisons without touching
+    /// the string (ties on rank and last assignment are common: agents never assigned).
+    id_prefix: u64,
     id: Arc<str>,
     pub agent: u32,
+}
+
+/// The first 8 bytes of `id` as a big-endian number, zero-padded: `a < b` ⇒ `prefix(a) <= prefix(b)`.
+fn prefix(id: &str) -> u64 {
+    let mut buf = [0u8; 8];
+    let n = id.len().min(8);
+    buf[..n].copy_from_slice(&id.as_bytes()[..n]);
+    u64::from_be_bytes(buf)
 }
 
 impl RankKey {
@@ -40,7 +51,7 @@ impl RankKey {
             AssignmentMethod::SparePercentage => (spare, i64::from(capacity.max(1))),
             AssignmentMethod::RoundRobin => (0, 1),
         };
-        RankKey { spare, capacity, last_assigned, id, agent }
+        RankKey { spare, capacity, last_assigned, id_prefix: prefix(&id), id, agent }
     }
 }
 
@@ -52,6 +63,7 @@ impl Ord for RankKey {
         theirs
             .cmp(&mine)
             .then(self.last_assigned.cmp(&other.last_assigned))
+            .then(self.id_prefix.cmp(&other.id_prefix))
             .then_with(|| self.id.cmp(&other.id))
             .then(self.agent.cmp(&other.agent))
     }
@@ -106,6 +118,14 @@ impl ChannelIndex {
         debug_assert!(was, "removing an agent that was not indexed");
         bump(&mut self.group_available, groups, false);
         bump(&mut self.skill_available, skills, false);
+    }
+
+    /// Moves an agent already in the index to its new place (its rank changed, its skills and
+    /// groups did not).
+    pub fn rekey(&mut self, old: &RankKey, new: RankKey) {
+        let was = self.ranked.remove(old);
+        debug_assert!(was, "re-keying an agent that was not indexed");
+        self.ranked.insert(new);
     }
 
     /// Whether some available agent could have every one of these needs.

@@ -7,6 +7,11 @@ mod replay;
 mod serve;
 mod wal;
 
+// mimalloc: the engine allocates small strings and tree nodes on every event; against glibc's
+// allocator it routes about 1.6 times as many events per second (benches/README.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
