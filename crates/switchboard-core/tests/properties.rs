@@ -122,14 +122,19 @@ fn run(method: AssignmentMethod, events: &[(u64, Event)]) -> Result<Vec<String>,
     let mut all = Vec::new();
     for (i, (dt, ev)) in events.iter().enumerate() {
         now += dt;
+        let fail = |e: String| TestCaseError::fail(format!("event #{i} {ev:?}: {e}"));
+        // Timers first and the event after, each checked in the state it leaves: the event may
+        // legitimately make an agent the timers just routed to unavailable.
+        let mut timers: Vec<Effect> = Vec::new();
+        engine.advance(now, &mut timers);
+        engine.check_invariants().map_err(fail)?;
+        check_routing(&engine, &timers).map_err(fail)?;
         let mut out: Vec<Effect> = Vec::new();
         let _ = engine.apply(ev, now, &mut out);
-        if let Err(e) = engine.check_invariants() {
-            return Err(TestCaseError::fail(format!("event #{i} {ev:?}: {e}")));
-        }
-        check_routing(&engine, &out).map_err(|e| TestCaseError::fail(format!("event #{i} {ev:?}: {e}")))?;
+        engine.check_invariants().map_err(fail)?;
+        check_routing(&engine, &out).map_err(fail)?;
         check_queue_order(&engine)?;
-        all.extend(out.iter().map(|e| format!("{} {}", e.at, render(e))));
+        all.extend(timers.iter().chain(&out).map(|e| format!("{} {}", e.at, render(e))));
     }
     Ok(all)
 }
