@@ -265,6 +265,13 @@ impl Engine {
         self.account(account).is_some()
     }
 
+    /// The ticket's assignee (possibly a removed agent's id), without building a whole view.
+    pub fn ticket_assignee(&self, account: &str, ticket: &str) -> Option<Arc<str>> {
+        let acc = self.account(account)?;
+        let tk = &acc.tickets[*acc.ticket_ids.get(ticket)? as usize];
+        tk.assignee.map(|a| acc.agents[a as usize].id.clone())
+    }
+
     /// Whether the account has this ticket (closed ones included).
     pub fn has_ticket(&self, account: &str, ticket: &str) -> bool {
         self.account(account).is_some_and(|a| a.ticket_ids.contains_key(ticket))

@@ -18,11 +18,13 @@
 pub mod clock;
 mod layout;
 pub mod metrics;
+pub mod read;
 mod shard;
 pub mod store;
 
 use crate::clock::{Clock, MonotonicClock};
 use crate::metrics::Metrics;
+use crate::read::ReadModel;
 use crate::shard::{Command, Parts, Shard};
 use crate::store::{StoreError, StoreOptions};
 use std::hash::{Hash, Hasher};
@@ -188,6 +190,7 @@ pub struct Runtime {
 
 struct Inner {
     shards: Vec<Shard>,
+    read: Arc<ReadModel>,
     effects: broadcast::Sender<Effect>,
     metrics: Arc<Metrics>,
     config: Arc<Config>,
@@ -254,10 +257,12 @@ impl Runtime {
         };
         let config = Arc::new(config);
         let (effects, _) = broadcast::channel(options.watch_buffer.max(1));
+        let read = Arc::new(ReadModel::default());
         let shards = shards
             .into_iter()
             .enumerate()
             .map(|(index, (engine, store))| {
+                read.load(&engine);
                 let parts = Parts {
                     index,
                     engine,
@@ -265,11 +270,12 @@ impl Runtime {
                     clock: clock.clone(),
                     metrics: metrics.clone(),
                     effects: effects.clone(),
+                    read: read.clone(),
                 };
                 Shard::spawn(parts, &options)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Runtime { inner: Arc::new(Inner { shards, effects, metrics, config, clock }) })
+        Ok(Runtime { inner: Arc::new(Inner { shards, read, effects, metrics, config, clock }) })
     }
 
     /// The metrics the runtime updates.
@@ -425,7 +431,13 @@ impl Runtime {
         Ok(out)
     }
 
-    /// Every account's stats, from all shards.
+    /// The read model: agents and account counts, readable without stopping a shard.
+    pub fn read_model(&self) -> &ReadModel {
+        &self.inner.read
+    }
+
+    /// Every account's stats, computed now by every shard (the read model's are at most
+    /// [`read::STATS_EVERY_MS`] old, and free).
     pub async fn all_stats(&self) -> Result<Vec<AccountStats>, IngestError> {
         let per_shard = self
             .query_all(|engine| {
@@ -435,13 +447,13 @@ impl Runtime {
         Ok(per_shard.into_iter().flatten().collect())
     }
 
-    /// Recomputes the state gauges (queue depth, agents, capacity) and renders every metric in the
-    /// Prometheus text format.
-    pub async fn render_metrics(&self) -> Result<String, IngestError> {
-        let stats = self.all_stats().await?;
+    /// Sets the state gauges (queue depth, agents, capacity) from the read model and renders every
+    /// metric in the Prometheus text format. No shard is stopped for it.
+    pub fn render_metrics(&self) -> String {
+        let stats = self.inner.read.all_stats();
         self.inner.metrics.set_state(&stats, self.now());
         self.inner.metrics.ready.set(i64::from(self.is_ready()));
-        Ok(self.inner.metrics.encode())
+        self.inner.metrics.encode()
     }
 
     /// A new receiver of every effect from now on.

@@ -8,6 +8,7 @@
 
 use crate::clock::Clock;
 use crate::metrics::{EventResult, Metrics};
+use crate::read::{ReadModel, STATS_EVERY_MS, Touched};
 use crate::store::Store;
 use crate::{Applied, IngestError, Options, Refusal};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
@@ -66,6 +67,7 @@ pub(crate) struct Parts {
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub effects: broadcast::Sender<Effect>,
+    pub read: Arc<ReadModel>,
 }
 
 impl Shard {
@@ -85,6 +87,9 @@ impl Shard {
             running: running.clone(),
             healthy: healthy.clone(),
             index,
+            read: parts.read,
+            touched: Touched::default(),
+            last_stats: std::collections::BTreeMap::new(),
         };
         let thread =
             std::thread::Builder::new().name(format!("shard-{index}")).spawn(move || worker.run())?;
@@ -129,6 +134,16 @@ struct Pending {
     reply: Reply,
 }
 
+/// What [`Worker::admit`] made of an event.
+enum Admitted {
+    /// To be logged and applied.
+    Log(Pending),
+    /// A repeat of the batch's event at this index.
+    RepeatOf(usize, Reply),
+    /// Answered already (refused, or a duplicate of an event logged earlier).
+    Answered,
+}
+
 /// The thread's side of a shard.
 struct Worker {
     engine: Engine,
@@ -141,6 +156,11 @@ struct Worker {
     running: Arc<AtomicBool>,
     healthy: Arc<AtomicBool>,
     index: usize,
+    read: Arc<ReadModel>,
+    /// What the current batch touched, for the read model.
+    touched: Touched,
+    /// When each account's counts were last published.
+    last_stats: std::collections::BTreeMap<Arc<str>, Millis>,
 }
 
 impl Worker {
@@ -160,7 +180,9 @@ impl Worker {
                 .map(|t| t.saturating_duration_since(Instant::now()));
             // Snapshots are checked at least this often even when idle.
             let duty = self.store.as_ref().map(|_| Duration::from_secs(1));
-            let wait = [timer, fsync, duty].into_iter().flatten().min();
+            // Counts held back by their interval are published when it ends.
+            let stats = self.touched.pending().then(|| Duration::from_millis(STATS_EVERY_MS));
+            let wait = [timer, fsync, duty, stats].into_iter().flatten().min();
             let cmd = match wait {
                 Some(wait) => self.rx.recv_timeout(wait),
                 None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
@@ -182,6 +204,7 @@ impl Worker {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
+            self.publish();
             self.storage_duties();
         }
         if let Some(store) = &mut self.store {
@@ -204,7 +227,15 @@ impl Worker {
         let mut effects = Vec::new();
         self.engine.advance(now, &mut effects);
         self.metrics.effects(&self.engine, &effects, None);
-        self.publish(&effects);
+        self.touched.effects(&effects);
+        self.broadcast(&effects);
+        self.publish();
+    }
+
+    /// Brings the read model up to date with what the last batch touched.
+    fn publish(&mut self) {
+        let now = self.clock.now_ms();
+        self.touched.publish(&self.engine, &self.read, now, &mut self.last_stats);
     }
 
     /// Takes `first` and every event already waiting behind it (up to `MAX_BATCH`, stopping at a
@@ -214,11 +245,16 @@ impl Worker {
         let wall = self.clock.now_ms();
         let mut clock = self.engine.now();
         let mut batch: Vec<Pending> = Vec::new();
+        // Repeats of an id logged in this very batch: answered with the original's outcome once it
+        // is known, never before the original is durable.
+        let mut repeats: Vec<(usize, Reply)> = Vec::new();
         let mut query = None;
         let mut next = Some(first);
         while let Some(arrival) = next.take() {
-            if let Some(p) = self.admit(arrival, wall, &mut clock, &batch) {
-                batch.push(p);
+            match self.admit(arrival, wall, &mut clock, &batch) {
+                Admitted::Log(p) => batch.push(p),
+                Admitted::RepeatOf(i, reply) => repeats.push((i, reply)),
+                Admitted::Answered => {}
             }
             if batch.len() >= MAX_BATCH {
                 break;
@@ -264,6 +300,9 @@ impl Worker {
                     self.metrics.rejection(p.event.account().unwrap_or(""), "unavailable");
                     let _ = p.reply.send(Err(IngestError::Unavailable(message.clone())));
                 }
+                for (_, reply) in repeats {
+                    let _ = reply.send(Err(IngestError::Unavailable(message.clone())));
+                }
                 return query;
             }
             if !self.healthy.swap(true, Ordering::AcqRel) {
@@ -271,22 +310,26 @@ impl Worker {
             }
             self.metrics.wal_records.inc_by(batch.len() as u64);
         }
+        let mut answers = Vec::with_capacity(batch.len());
         for p in batch {
             let result = self.apply(p.event, p.at, p.event_id);
-            let _ = p.reply.send(result);
+            answers.push((p.reply, result));
+        }
+        // The read model first, so that a client reading after its answer sees its own event.
+        self.publish();
+        for (i, reply) in repeats {
+            let outcome =
+                answers[i].1.as_ref().map(|a| Applied { at: a.at, effects: Vec::new(), duplicate: true });
+            let _ = reply.send(outcome.map_err(Clone::clone));
+        }
+        for (reply, result) in answers {
+            let _ = reply.send(result);
         }
         query
     }
 
-    /// Checks an event before it is logged: its time, and whether its id was seen. Answers and
-    /// returns `None` for events that go no further.
-    fn admit(
-        &mut self,
-        arrival: Arrival,
-        wall: Millis,
-        clock: &mut Millis,
-        batch: &[Pending],
-    ) -> Option<Pending> {
+    /// Checks an event before it is logged: its time, and whether its id was seen.
+    fn admit(&mut self, arrival: Arrival, wall: Millis, clock: &mut Millis, batch: &[Pending]) -> Admitted {
         let Arrival { event, at, event_id, reply } = arrival;
         let account = event.account().unwrap_or("");
         if let Some(at) = at {
@@ -302,7 +345,7 @@ impl Worker {
                         self.max_future_skew_ms
                     ),
                 })));
-                return None;
+                return Admitted::Answered;
             }
         }
         // Time never goes backwards: a late `at` is applied at the current time. The time logged
@@ -310,16 +353,20 @@ impl Worker {
         let at = at.unwrap_or(wall).max(*clock);
         *clock = at;
         if let (Some(id), Some(store)) = (&event_id, &self.store) {
-            let in_batch = batch
-                .iter()
-                .any(|p| p.event_id.as_deref() == Some(id.as_str()) && p.event.account() == event.account());
-            if in_batch || store.seen.contains(account, id, at) {
+            let original = batch.iter().position(|p| {
+                p.event_id.as_deref() == Some(id.as_str()) && p.event.account() == event.account()
+            });
+            if let Some(i) = original {
+                self.metrics.event(account, event.type_name(), EventResult::Duplicate);
+                return Admitted::RepeatOf(i, reply);
+            }
+            if store.seen.contains(account, id, at) {
                 self.metrics.event(account, event.type_name(), EventResult::Duplicate);
                 let _ = reply.send(Ok(Applied { at, effects: Vec::new(), duplicate: true }));
-                return None;
+                return Admitted::Answered;
             }
         }
-        Some(Pending { event, at, event_id, reply })
+        Admitted::Log(Pending { event, at, event_id, reply })
     }
 
     fn apply(
@@ -337,7 +384,9 @@ impl Worker {
             _ => None,
         };
         self.metrics.effects(&self.engine, &effects, transferred);
-        self.publish(&effects);
+        self.touched.event(&event);
+        self.touched.effects(&effects);
+        self.broadcast(&effects);
         match result {
             Ok(()) => {
                 if let (Some(id), Some(store)) = (&event_id, &mut self.store) {
@@ -357,7 +406,8 @@ impl Worker {
         }
     }
 
-    fn publish(&self, effects: &[Effect]) {
+    /// Sends effects to the watchers.
+    fn broadcast(&self, effects: &[Effect]) {
         if self.effects.receiver_count() == 0 {
             return;
         }

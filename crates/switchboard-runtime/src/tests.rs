@@ -192,7 +192,7 @@ async fn metrics_describe_what_happened() {
     .await
     .unwrap();
     let _ = rt.ingest(online("acme", "nobody"), None, None).await;
-    let text = rt.render_metrics().await.unwrap();
+    let text = rendered(&rt).await;
     for line in [
         "switchboard_events_total{result=\"accepted\",type=\"message\"} 3",
         "switchboard_events_total{result=\"rejected\",type=\"agent_status\"} 1",
@@ -215,10 +215,18 @@ async fn metrics_describe_what_happened() {
 async fn per_account_labels_when_asked() {
     let rt = Runtime::start(config(30_000), Options { per_account_metrics: true, ..options(1) }).unwrap();
     rt.ingest(message("acme", "c"), None, None).await.unwrap();
-    let text = rt.render_metrics().await.unwrap();
+    let text = rendered(&rt).await;
     assert!(
         text.contains("switchboard_events_total{account=\"acme\",result=\"accepted\",type=\"message\"} 1"),
         "{text}"
     );
     rt.shutdown();
+}
+
+/// The metrics once the read model has caught up with the events just sent.
+async fn rendered(rt: &Runtime) -> String {
+    // Counts are published at most every STATS_EVERY_MS: wait for the next publication.
+    tokio::time::sleep(Duration::from_millis(crate::read::STATS_EVERY_MS + 50)).await;
+    rt.query("acme", |_| ()).await.unwrap();
+    rt.render_metrics()
 }

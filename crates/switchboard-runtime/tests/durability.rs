@@ -319,3 +319,37 @@ async fn a_failing_disk_refuses_events_unapplied_and_recovers_when_it_works() {
     assert_eq!(state(&rt).await, before, "the failed write left nothing behind");
     rt.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repeat_arriving_with_its_original_waits_for_the_original_to_be_durable() {
+    let dir = Dir::new("repeat");
+    let clock = Arc::new(ManualClock(AtomicU64::new(T0)));
+    let rt = start(&dir.0, 1, &clock);
+    // Hold the shard so that the original and its repeat land in one batch, whose write fails.
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let holder = rt.clone();
+    let busy = tokio::spawn(async move {
+        holder
+            .query("acme", move |_| {
+                let _ = wait.recv();
+            })
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    rt.fail_next_write("acme");
+    let original = rt.submit(message("acme", "c"), None, Some("x".into())).unwrap();
+    let repeat = rt.submit(message("acme", "c"), None, Some("x".into())).unwrap();
+    go.send(()).unwrap();
+    busy.await.unwrap().unwrap();
+    assert!(matches!(original.wait().await, Err(IngestError::Unavailable(_))));
+    assert!(
+        matches!(repeat.wait().await, Err(IngestError::Unavailable(_))),
+        "not acknowledged: nothing is durable"
+    );
+    // When the write succeeds, the repeat is acknowledged as a duplicate of what was applied.
+    let original = rt.submit(message("acme", "c"), None, Some("y".into())).unwrap();
+    let repeat = rt.submit(message("acme", "c"), None, Some("y".into())).unwrap();
+    assert!(!original.wait().await.unwrap().duplicate);
+    assert!(repeat.wait().await.unwrap().duplicate);
+    rt.shutdown();
+}

@@ -25,12 +25,8 @@ pub(crate) fn router(runtime: Runtime, shutdown: watch::Receiver<bool>) -> Route
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
-    match s.runtime.render_metrics().await {
-        Ok(text) => {
-            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
-        }
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
-    }
+    let text = s.runtime.render_metrics();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {

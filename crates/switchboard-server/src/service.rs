@@ -241,12 +241,7 @@ impl v1::router_server::Router for RouterService {
         let result = async {
             required("account", &r.account)?;
             required("agent", &r.agent)?;
-            let (account, agent) = (r.account.clone(), r.agent.clone());
-            let view = self
-                .runtime
-                .query(&r.account, move |e| e.agent(&account, &agent))
-                .await
-                .map_err(ingest_status)?;
+            let view = self.runtime.read_model().agent(&r.account, &r.agent);
             view.map(|a| convert::agent_to_proto(&a)).ok_or_else(|| {
                 Status::not_found(format!("invalid field 'agent': unknown agent {:?}", r.agent))
             })
@@ -264,13 +259,8 @@ impl v1::router_server::Router for RouterService {
         let r = request.into_inner();
         let result = async {
             required("account", &r.account)?;
-            let account = r.account.clone();
-            let agents = self
-                .runtime
-                .query(&r.account, move |e| e.has_account(&account).then(|| e.agents(&account)))
-                .await
-                .map_err(ingest_status)?
-                .ok_or_else(|| unknown_account(&r.account))?;
+            let agents =
+                self.runtime.read_model().agents(&r.account).ok_or_else(|| unknown_account(&r.account))?;
             Ok(v1::ListAgentsReply { agents: agents.iter().map(convert::agent_to_proto).collect() })
         }
         .await;
@@ -367,10 +357,8 @@ impl v1::router_server::Router for RouterService {
     ) -> Result<Response<v1::ListAccountsReply>, Status> {
         let started = Instant::now();
         let result = async {
-            let per_shard = self.runtime.query_all(|e| e.account_names()).await.map_err(ingest_status)?;
-            let mut accounts: Vec<String> = per_shard.into_iter().flatten().map(|a| a.to_string()).collect();
-            accounts.sort();
-            Ok(v1::ListAccountsReply { accounts })
+            let accounts = self.runtime.read_model().account_names().iter().map(|a| a.to_string()).collect();
+            Ok::<_, Status>(v1::ListAccountsReply { accounts })
         }
         .await;
         self.observe("ListAccounts", started, &result);

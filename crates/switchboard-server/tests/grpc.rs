@@ -436,6 +436,8 @@ async fn http_endpoints_expose_health_and_every_metric_family() {
     c.ingest(message("a", "whatsapp")).await.unwrap(); // reopens a#1
     c.ingest(message("w", "web_widget")).await.unwrap();
     let _ = c.ingest(status("nope", "open")).await;
+    // State gauges come from the read model, whose counts follow within its interval.
+    tokio::time::sleep(Duration::from_millis(switchboard_runtime::read::STATS_EVERY_MS + 50)).await;
     assert_eq!(http_get(&daemon, "/healthz").await.0, 200);
     assert_eq!(http_get(&daemon, "/readyz").await, (200, "ready\n".into()));
     let (code, text) = http_get(&daemon, "/metrics").await;
