@@ -423,7 +423,7 @@ pub(crate) fn limits(raw: &raw::Limits) -> Result<Limits, Bad> {
 }
 
 /// The count at `key`, refused outside `(min, max)`; `shipped` when the key is left out.
-fn count(
+pub(crate) fn count(
     value: Option<raw::Count>,
     (min, max): (usize, usize),
     shipped: usize,

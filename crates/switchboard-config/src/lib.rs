@@ -17,11 +17,13 @@
 //! errors read like the others), the matching field in [`Settings`] with its `Default` equal to the
 //! shipped file, and its checks in a build function that `build` calls.
 
+mod bus;
 mod daemon;
 mod engine;
 mod error;
 mod raw;
 
+pub use bus::{BusSettings, NatsAuth, NatsSettings, NatsTls};
 pub use daemon::{
     Fsync, Limits, LogFormat, LogLevel, LogSettings, MetricsSettings, RuntimeSettings, ServerSettings,
     StorageSettings,
@@ -52,6 +54,8 @@ pub struct Settings {
     pub limits: Limits,
     /// `[storage]`: the write-ahead log, snapshots and idempotency.
     pub storage: StorageSettings,
+    /// `[bus]`: message buses the daemon is fed by.
+    pub bus: BusSettings,
 }
 
 /// Reads and checks the configuration file at `path`.
@@ -86,6 +90,24 @@ pub fn parse(text: &str, origin: &str) -> Result<Settings, ConfigError> {
     })?;
 
     let settings = build(&file).map_err(|e| e.within(origin))?;
+    let nats = &settings.bus.nats;
+    if nats.enabled
+        && nats.publish_effects
+        && settings.storage.enabled
+        && nats.duplicate_window_ms < settings.storage.snapshot_every_ms
+    {
+        // After a crash, the effects of the events logged since the last snapshot are published
+        // again; JetStream drops them as duplicates only within its window.
+        return Err(ConfigError::Invalid {
+            origin: origin.to_owned(),
+            key: "bus.nats.duplicate_window_s".to_owned(),
+            reason: format!(
+                "{} s is shorter than storage.snapshot_every_s ({} s): effects published again after a crash could reach subscribers twice",
+                nats.duplicate_window_ms / 1000,
+                settings.storage.snapshot_every_ms / 1000
+            ),
+        });
+    }
     // A safety net: the checks above are meant to leave nothing for this to find.
     settings
         .engine
@@ -105,6 +127,7 @@ fn build(file: &raw::File) -> Result<Settings, Bad> {
         runtime: daemon::runtime(&file.runtime.0)?,
         limits: daemon::limits(&file.limits.0)?,
         storage: daemon::storage(&file.storage.0)?,
+        bus: BusSettings { nats: bus::nats(&file.bus.0.nats.0)? },
         engine: engine::build(file)?,
     })
 }

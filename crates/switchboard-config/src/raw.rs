@@ -53,6 +53,8 @@ pub(crate) struct File {
     pub limits: Table<Limits>,
     /// `[storage]`.
     pub storage: Table<Storage>,
+    /// `[bus]`.
+    pub bus: Table<Bus>,
     /// `[routing]`.
     pub routing: Table<Routing>,
     /// `[channels]`; `None` keeps the shipped set, anything else replaces it.
@@ -127,6 +129,41 @@ pub(crate) struct Storage {
     pub snapshot_every_s: Option<Count>,
     pub dedup_window_s: Option<Count>,
     pub dedup_max_ids: Option<Count>,
+}
+
+/// `[bus]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Bus {
+    pub nats: Table<Nats>,
+}
+
+/// `[bus.nats]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Nats {
+    pub enabled: Option<Flag>,
+    pub servers: Option<Texts>,
+    pub token_file: Option<Text>,
+    pub user: Option<Text>,
+    pub password_file: Option<Text>,
+    pub creds_file: Option<Text>,
+    pub tls_required: Option<Flag>,
+    pub tls_ca_file: Option<Text>,
+    pub tls_cert_file: Option<Text>,
+    pub tls_key_file: Option<Text>,
+    pub events_stream: Option<Text>,
+    pub events_subject: Option<Text>,
+    pub consumer: Option<Text>,
+    pub create: Option<Flag>,
+    pub publish_effects: Option<Flag>,
+    pub effects_stream: Option<Text>,
+    pub effects_subject_prefix: Option<Text>,
+    pub dead_letter_stream: Option<Text>,
+    pub dead_letter_subject: Option<Text>,
+    pub max_in_flight: Option<Count>,
+    pub ack_wait_s: Option<Count>,
+    pub duplicate_window_s: Option<Count>,
 }
 
 /// `[routing]`.

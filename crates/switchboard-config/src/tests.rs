@@ -526,6 +526,7 @@ dedup_max_ids = 1
                 dedup_window_ms: 604_800_000,
                 dedup_max_ids: 1,
             },
+            bus: BusSettings::default(),
         }
     );
     assert_eq!(accepted("[server]\nshutdown_grace_s = 0\n").server.shutdown_grace_ms, 0);
@@ -868,4 +869,100 @@ busy = { messaging = "away", email = "online" }
         "[channels.messaging]\n[accounts.acme.channels.talk]\nmode = \"auto\"\n",
         &["accounts.acme.channels.talk: unknown channel \"talk\""],
     );
+}
+
+#[test]
+fn the_nats_section_is_read_whole() {
+    let settings = accepted(
+        r#"
+[bus.nats]
+enabled = true
+servers = ["tls://nats-1:4222", "nats-2:4222"]
+user = "router"
+password_file = "/run/secrets/nats"
+tls_required = true
+tls_ca_file = "ca.pem"
+tls_cert_file = "client.pem"
+tls_key_file = "client.key"
+events_stream = "EV"
+events_subject = "in.*"
+consumer = "router-1"
+create = false
+publish_effects = false
+effects_stream = "FX"
+effects_subject_prefix = "out"
+dead_letter_stream = "DL"
+dead_letter_subject = "dead"
+max_in_flight = 65536
+ack_wait_s = 3600
+duplicate_window_s = 86400
+"#,
+    );
+    assert_eq!(
+        settings.bus.nats,
+        NatsSettings {
+            enabled: true,
+            servers: vec!["tls://nats-1:4222".into(), "nats-2:4222".into()],
+            auth: NatsAuth::UserPassword { user: "router".into(), password_file: "/run/secrets/nats".into() },
+            tls: NatsTls {
+                required: true,
+                ca_file: Some("ca.pem".into()),
+                client: Some(("client.pem".into(), "client.key".into())),
+            },
+            events_stream: "EV".into(),
+            events_subject: "in.*".into(),
+            consumer: "router-1".into(),
+            create: false,
+            publish_effects: false,
+            effects_stream: "FX".into(),
+            effects_subject_prefix: "out".into(),
+            dead_letter_stream: "DL".into(),
+            dead_letter_subject: "dead".into(),
+            max_in_flight: 65536,
+            ack_wait_ms: 3_600_000,
+            duplicate_window_ms: 86_400_000,
+        }
+    );
+    assert_eq!(
+        accepted("[bus.nats]\ntoken_file = \"t\"\n").bus.nats.auth,
+        NatsAuth::Token(PathBuf::from("t"))
+    );
+    assert_eq!(
+        accepted("[bus.nats]\ncreds_file = \"c\"\n").bus.nats.auth,
+        NatsAuth::Credentials(PathBuf::from("c"))
+    );
+}
+
+#[test]
+fn nats_refusals_name_the_key() {
+    refused("[bus.nats]\nservers = []\n", &["bus.nats.servers: must list at least one server"]);
+    refused("[bus.nats]\nservers = [\"nats://a:1\", \"http://b\"]\n", &["bus.nats.servers[1]:", "http://b"]);
+    refused("[bus.nats]\nuser = \"u\"\n", &["bus.nats.password_file: is required with bus.nats.user"]);
+    refused(
+        "[bus.nats]\ntoken_file = \"t\"\ncreds_file = \"c\"\n",
+        &["bus.nats: set one way of authenticating"],
+    );
+    refused("[bus.nats]\ntls_cert_file = \"c\"\n", &["bus.nats.tls_key_file: is required"]);
+    refused("[bus.nats]\nevents_stream = \"a.b\"\n", &["bus.nats.events_stream:", "'.'"]);
+    refused("[bus.nats]\nconsumer = \"\"\n", &["bus.nats.consumer: must not be empty"]);
+    refused("[bus.nats]\nevents_subject = \"a.>.b\"\n", &["bus.nats.events_subject:", "last word"]);
+    refused(
+        "[bus.nats]\neffects_subject_prefix = \"fx.*\"\n",
+        &["bus.nats.effects_subject_prefix:", "wildcards"],
+    );
+    refused(
+        "[bus.nats]\neffects_subject_prefix = \"switchboard.events.fx\"\n",
+        &["bus.nats.effects_subject_prefix:", "falls under bus.nats.events_subject"],
+    );
+    refused("[bus.nats]\nmax_in_flight = 0\n", &["bus.nats.max_in_flight: 0 is below the minimum 1"]);
+    refused("[bus.nats]\nack_wait_s = 3601\n", &["bus.nats.ack_wait_s:", "1-hour"]);
+    refused("[bus.nats]\nsurprise = 1\n", &["unknown key 'bus.nats.surprise'"]);
+    refused("[bus]\nkafka = {}\n", &["unknown key 'bus.kafka'"]);
+    // The window must cover the effects published again after a crash.
+    refused(
+        "[bus.nats]\nenabled = true\nduplicate_window_s = 60\n",
+        &["bus.nats.duplicate_window_s: 60 s is shorter than storage.snapshot_every_s (300 s)"],
+    );
+    accepted("[bus.nats]\nenabled = true\nduplicate_window_s = 60\npublish_effects = false\n");
+    accepted("[bus.nats]\nenabled = true\nduplicate_window_s = 60\n[storage]\nsnapshot_every_s = 60\n");
 }

@@ -19,6 +19,7 @@ use crate::types::{
     AgentStatus, Millis, StatusReason, TicketStatus, UnassignReason, WithdrawReason, join_names,
 };
 use smallvec::SmallVec;
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -51,6 +52,9 @@ pub(crate) struct Account {
     pub status_counts: [u32; 6],
     /// Counts real assignments; an agent's `last_assigned` is a value of it.
     pub assign_seq: u64,
+    /// Effects emitted so far: the next effect's sequence number within the account, which gives
+    /// every effect a stable id across restarts (a `Cell` because effects are emitted from `&self`).
+    pub effects_emitted: Cell<u64>,
     /// Tickets that entered the queue or needed less since the last settle.
     dirty_tickets: Vec<TicketIdx>,
     /// Agents who became available or more available on a channel since the last settle.
@@ -78,6 +82,7 @@ impl Account {
             index,
             status_counts: [0; 6],
             assign_seq: 0,
+            effects_emitted: Cell::new(0),
             dirty_tickets: Vec::new(),
             dirty_agents: Vec::new(),
         }
@@ -118,6 +123,7 @@ impl Account {
     }
 
     fn emit(&self, cx: &mut Cx, t: TicketIdx, kind: EffectKind) {
+        self.effects_emitted.set(self.effects_emitted.get() + 1);
         cx.out.push(Effect {
             at: cx.now,
             account: self.name.clone(),

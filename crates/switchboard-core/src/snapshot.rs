@@ -42,6 +42,8 @@ pub struct AccountSnapshot {
     pub groups: Vec<String>,
     /// The last assignment sequence number used.
     pub assign_seq: u64,
+    /// Effects the account has emitted so far.
+    pub effects_emitted: u64,
     /// Agents by handle (removed ones included: tickets may still name them).
     pub agents: Vec<AgentSnapshot>,
     /// Tickets by handle.
@@ -161,6 +163,7 @@ impl Account {
             skills: self.skills.names().iter().map(|s| s.to_string()).collect(),
             groups: self.groups.names().iter().map(|s| s.to_string()).collect(),
             assign_seq: self.assign_seq,
+            effects_emitted: self.effects_emitted.get(),
             agents: self
                 .agents
                 .iter()
@@ -229,6 +232,7 @@ impl Engine {
             acc.groups.intern(g);
         }
         acc.assign_seq = snap.assign_seq;
+        acc.effects_emitted.set(snap.effects_emitted);
         let nch = acc.channels.len();
         let channel_of = |name: &str| {
             acc.channels

@@ -265,6 +265,13 @@ impl Engine {
         self.account(account).is_some()
     }
 
+    /// How many effects the account has emitted (0 for an unknown account). Effects are numbered
+    /// from 1 in emission order within their account, and the numbering survives snapshots, so
+    /// `(account, number)` names an effect stably across restarts and replays.
+    pub fn effects_emitted(&self, account: &str) -> u64 {
+        self.account(account).map_or(0, |a| a.effects_emitted.get())
+    }
+
     /// The ticket's assignee (possibly a removed agent's id), without building a whole view.
     pub fn ticket_assignee(&self, account: &str, ticket: &str) -> Option<Arc<str>> {
         let acc = self.account(account)?;

@@ -242,9 +242,17 @@ proptest! {
             let ra = original.apply(ev, now, &mut a);
             let rb = restored.apply(ev, now, &mut b);
             prop_assert_eq!(ra, rb);
-            prop_assert_eq!(a, b);
+            prop_assert_eq!(&a, &b);
+            out.extend(a);
         }
         restored.check_invariants().map_err(TestCaseError::fail)?;
+        // Effect numbers (the bus's stable effect ids) count every effect of the account, across
+        // the snapshot.
+        for account in ACCOUNTS {
+            let emitted = out.iter().filter(|e| &*e.account == account).count() as u64;
+            prop_assert_eq!(original.effects_emitted(account), emitted);
+            prop_assert_eq!(restored.effects_emitted(account), emitted);
+        }
     }
 
     #[test]
