@@ -257,9 +257,8 @@ fn server_url(url: &str) -> Result<(), String> {
         .find_map(|scheme| url.strip_prefix(scheme))
         .unwrap_or(url);
     let host_port = rest.rsplit('@').next().unwrap_or(rest);
-    let ok = !host_port.is_empty()
-        && !url.contains(char::is_whitespace)
-        && !(url.contains("://") && rest.len() == url.len());
+    // A scheme other than the known ones is left unstripped, so `rest` still holds its "://".
+    let ok = !host_port.is_empty() && !url.contains(char::is_whitespace) && !rest.contains("://");
     if ok { Ok(()) } else { Err(format!("{url:?} is not a NATS server URL (e.g. nats://127.0.0.1:4222)")) }
 }
 
