@@ -65,6 +65,7 @@ pub(crate) fn open(
     config: &Config,
     opts: &StoreOptions,
     shards: usize,
+    keep_effects: bool,
 ) -> Result<Vec<(Store, Engine, Recovered)>, StoreError> {
     let root = &opts.dir;
     std::fs::create_dir_all(root).map_err(|e| layout_err(root, e))?;
@@ -78,7 +79,7 @@ pub(crate) fn open(
         let jobs: Vec<_> = (0..shards)
             .map(|i| {
                 let dir = shard_dir(root, &layout, i);
-                s.spawn(move || Store::recover(&dir, config, opts))
+                s.spawn(move || Store::recover(&dir, config, opts, keep_effects))
             })
             .collect();
         jobs.into_iter()

@@ -18,6 +18,7 @@
 pub mod clock;
 mod layout;
 pub mod metrics;
+pub mod outbox;
 pub mod read;
 mod shard;
 pub mod store;
@@ -49,6 +50,9 @@ pub struct Options {
     pub per_account_metrics: bool,
     /// Durable storage; `None` keeps everything in memory only (demo, tests, benchmarks).
     pub store: Option<StoreOptions>,
+    /// Keep an [`outbox::Outbox`] of every effect, holding this many batches (a batch is the
+    /// effects of one event or one timer round) before shards wait; `None` for none.
+    pub outbox: Option<usize>,
 }
 
 impl Default for Options {
@@ -60,6 +64,7 @@ impl Default for Options {
             watch_buffer: 4096,
             per_account_metrics: false,
             store: None,
+            outbox: None,
         }
     }
 }
@@ -195,6 +200,7 @@ struct Inner {
     metrics: Arc<Metrics>,
     config: Arc<Config>,
     clock: Arc<dyn Clock>,
+    outbox: parking_lot::Mutex<Option<outbox::Outbox>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -219,13 +225,14 @@ impl Runtime {
         config.check()?;
         let count = options.shards.max(1);
         let metrics = Arc::new(Metrics::new(config.channels.clone(), options.per_account_metrics));
+        let mut recovered_effects = Vec::new();
         let shards: Vec<(Engine, Option<store::Store>)> = match &options.store {
             None => (0..count)
                 .map(|_| Engine::new(config.clone()).map(|e| (e, None)))
                 .collect::<Result<_, _>>()?,
             Some(store) => {
                 let started = std::time::Instant::now();
-                let recovered = layout::open(&config, store, count)?;
+                let recovered = layout::open(&config, store, count, options.outbox.is_some())?;
                 let mut replayed = 0;
                 for (i, (_, engine, r)) in recovered.iter().enumerate() {
                     replayed += r.replayed;
@@ -252,18 +259,33 @@ impl Runtime {
                 }
                 metrics.recovery_seconds.set(started.elapsed().as_secs_f64());
                 metrics.recovery_replayed.set(replayed as i64);
-                recovered.into_iter().map(|(s, e, _)| (e, Some(s))).collect()
+                recovered
+                    .into_iter()
+                    .map(|(s, e, r)| {
+                        recovered_effects.push(r.effects);
+                        (e, Some(s))
+                    })
+                    .collect()
             }
         };
         let config = Arc::new(config);
         let (effects, _) = broadcast::channel(options.watch_buffer.max(1));
         let read = Arc::new(ReadModel::default());
+        recovered_effects.resize_with(shards.len(), Vec::new);
+        let (mut senders, outbox) = match options.outbox {
+            Some(capacity) => {
+                let (senders, outbox) = outbox::channel(capacity, recovered_effects);
+                (senders.into_iter().map(Some).collect(), Some(outbox))
+            }
+            None => ((0..shards.len()).map(|_| None).collect::<Vec<_>>(), None),
+        };
         let shards = shards
             .into_iter()
             .enumerate()
             .map(|(index, (engine, store))| {
                 read.load(&engine);
                 let parts = Parts {
+                    outbox: senders[index].take(),
                     index,
                     engine,
                     store,
@@ -275,7 +297,8 @@ impl Runtime {
                 Shard::spawn(parts, &options)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Runtime { inner: Arc::new(Inner { shards, read, effects, metrics, config, clock }) })
+        let outbox = parking_lot::Mutex::new(outbox);
+        Ok(Runtime { inner: Arc::new(Inner { shards, read, effects, metrics, config, clock, outbox }) })
     }
 
     /// The metrics the runtime updates.
@@ -454,6 +477,11 @@ impl Runtime {
         self.inner.metrics.set_state(&stats, self.now());
         self.inner.metrics.ready.set(i64::from(self.is_ready()));
         self.inner.metrics.encode()
+    }
+
+    /// The outbox of every effect (with [`Options::outbox`]), for the one publisher that takes it.
+    pub fn take_outbox(&self) -> Option<outbox::Outbox> {
+        self.inner.outbox.lock().take()
     }
 
     /// A new receiver of every effect from now on.

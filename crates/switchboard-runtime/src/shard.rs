@@ -23,6 +23,12 @@ use tokio::sync::{broadcast, oneshot};
 /// Most events committed together.
 const MAX_BATCH: usize = 1024;
 
+/// How long a due snapshot waits for the bus publisher to confirm the effects sent so far.
+const SNAPSHOT_PATIENCE: Duration = Duration::from_millis(200);
+
+/// How long the final snapshot at shutdown waits for the bus publisher.
+const CLOSE_PATIENCE: Duration = Duration::from_secs(5);
+
 /// Where a shard answers an event.
 pub(crate) type Reply = oneshot::Sender<Result<Applied, IngestError>>;
 
@@ -68,6 +74,7 @@ pub(crate) struct Parts {
     pub metrics: Arc<Metrics>,
     pub effects: broadcast::Sender<Effect>,
     pub read: Arc<ReadModel>,
+    pub outbox: Option<crate::outbox::Sender>,
 }
 
 impl Shard {
@@ -88,6 +95,7 @@ impl Shard {
             healthy: healthy.clone(),
             index,
             read: parts.read,
+            outbox: parts.outbox,
             touched: Touched::default(),
             last_stats: std::collections::BTreeMap::new(),
         };
@@ -157,6 +165,8 @@ struct Worker {
     healthy: Arc<AtomicBool>,
     index: usize,
     read: Arc<ReadModel>,
+    /// Every effect, for the bus publisher.
+    outbox: Option<crate::outbox::Sender>,
     /// What the current batch touched, for the read model.
     touched: Touched,
     /// When each account's counts were last published.
@@ -208,7 +218,17 @@ impl Worker {
             self.storage_duties();
         }
         if let Some(store) = &mut self.store {
-            if let Err(e) = store.close(&self.engine) {
+            // A final snapshot would cover effects the publisher may never have confirmed; without
+            // it, the next start replays the log and hands them over again.
+            let published = self.outbox.as_ref().is_none_or(|o| o.caught_up(CLOSE_PATIENCE));
+            if !published {
+                tracing::warn!(
+                    shard = self.index,
+                    unpublished = self.outbox.as_ref().map_or(0, |o| o.unconfirmed()),
+                    "effects not yet published to the bus: no final snapshot, the next start publishes them"
+                );
+            }
+            if let Err(e) = store.close(&self.engine, published) {
                 tracing::error!(shard = self.index, error = %e, "could not store a final snapshot");
             }
         }
@@ -217,7 +237,11 @@ impl Worker {
 
     fn storage_duties(&mut self) {
         let Some(store) = &mut self.store else { return };
-        if let Err(e) = store.tick(&self.engine) {
+        let outbox = &self.outbox;
+        // A snapshot waits briefly for the publisher to confirm what was sent (normally a round
+        // trip to the broker); if it cannot, the snapshot is tried again at the next duty.
+        let may_snapshot = || outbox.as_ref().is_none_or(|o| o.caught_up(SNAPSHOT_PATIENCE));
+        if let Err(e) = store.tick(&self.engine, may_snapshot) {
             tracing::error!(shard = self.index, error = %e, "storage");
             self.metrics.storage_errors.inc();
         }
@@ -406,8 +430,11 @@ impl Worker {
         }
     }
 
-    /// Sends effects to the watchers.
-    fn broadcast(&self, effects: &[Effect]) {
+    /// Sends effects to the outbox (waiting if it is full) and to the watchers.
+    fn broadcast(&mut self, effects: &[Effect]) {
+        if let Some(outbox) = &mut self.outbox {
+            outbox.send(&self.engine, effects);
+        }
         if self.effects.receiver_count() == 0 {
             return;
         }

@@ -182,6 +182,8 @@ pub struct Recovered {
     pub skipped_snapshots: Vec<String>,
     /// How long it took.
     pub took: Duration,
+    /// The effects of the replayed records, numbered, when asked for (for the outbox).
+    pub effects: Vec<crate::outbox::NumberedEffect>,
 }
 
 /// A shard's storage.
@@ -200,10 +202,12 @@ pub(crate) struct Store {
 impl Store {
     /// Opens the shard directory `dir`: the newest valid snapshot, then the log after it through a
     /// fresh engine. Returns the engine in the recovered state.
+    /// With `keep_effects`, the effects of the replayed records are kept in [`Recovered::effects`].
     pub fn recover(
         dir: &Path,
         config: &Config,
         opts: &StoreOptions,
+        keep_effects: bool,
     ) -> Result<(Store, Engine, Recovered), StoreError> {
         let started = Instant::now();
         let mut report = Recovered::default();
@@ -228,7 +232,9 @@ impl Store {
         let mut scratch = Vec::new();
         let (wal, opened) = Wal::open(dir, after, opts.segment_bytes, |_, payload| {
             let r: Record = decode(payload)?;
-            scratch.clear();
+            if !keep_effects {
+                scratch.clear();
+            }
             if engine.apply(&r.event, r.at, &mut scratch).is_ok() {
                 if let (Some(id), Some(account)) = (&r.event_id, r.event.account()) {
                     seen.insert(account, id, r.at);
@@ -236,6 +242,9 @@ impl Store {
             }
             Ok(())
         })?;
+        if keep_effects {
+            report.effects = crate::outbox::number(&engine, &scratch);
+        }
         report.replayed = opened.replayed;
         report.torn = opened.torn;
         report.took = started.elapsed();
@@ -283,7 +292,8 @@ impl Store {
 
     /// Background duties: the interval fsync, a snapshot when one is due, and cleaning up after a
     /// finished one. Errors are reported, never fatal: the next call tries again.
-    pub fn tick(&mut self, engine: &Engine) -> Result<(), WalError> {
+    /// A snapshot is taken only when `may_snapshot` says the outbox allows it (see `outbox.rs`).
+    pub fn tick(&mut self, engine: &Engine, may_snapshot: impl FnOnce() -> bool) -> Result<(), WalError> {
         if self.fsync_due().is_some_and(|due| Instant::now() >= due) {
             self.wal.sync()?;
             self.last_write = None;
@@ -303,7 +313,7 @@ impl Store {
         }
         let due = self.logged_since_snapshot >= self.opts.snapshot_every_events
             || (self.logged_since_snapshot > 0 && self.last_snapshot.elapsed() >= self.opts.snapshot_every);
-        if due && self.job.is_none() {
+        if due && self.job.is_none() && may_snapshot() {
             self.start_snapshot(engine);
         }
         Ok(())
@@ -334,13 +344,15 @@ impl Store {
 
     /// At shutdown: fsync the log and write a final snapshot, so the next start has nothing to
     /// replay.
-    pub fn close(&mut self, engine: &Engine) -> Result<(), WalError> {
+    /// Without `may_snapshot`, the log is left for the next start to replay (effects not yet
+    /// published are then handed over again).
+    pub fn close(&mut self, engine: &Engine, may_snapshot: bool) -> Result<(), WalError> {
         self.wal.write()?;
         self.wal.sync()?;
         if let Some((_, job)) = self.job.take() {
             let _ = job.join();
         }
-        if self.logged_since_snapshot > 0 {
+        if self.logged_since_snapshot > 0 && may_snapshot {
             let seq = self.wal.next_seq() - 1;
             let state = ShardState { engine: engine.snapshot(), seen: self.seen.export() };
             switchboard_wal::write_snapshot(&self.dir, seq, &encode(&state))?;
@@ -359,7 +371,7 @@ pub(crate) fn write_initial(dir: &Path, state: &ShardState) -> Result<(), WalErr
 
 /// Reads a shard's state without keeping its log open: for regrouping.
 pub(crate) fn read_state(dir: &Path, config: &Config, opts: &StoreOptions) -> Result<ShardState, StoreError> {
-    let (store, engine, _) = Store::recover(dir, config, opts)?;
+    let (store, engine, _) = Store::recover(dir, config, opts, false)?;
     Ok(ShardState { engine: engine.snapshot(), seen: store.seen.export() })
 }
 

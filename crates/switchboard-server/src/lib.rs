@@ -72,6 +72,10 @@ impl std::fmt::Debug for Daemon {
     }
 }
 
+/// Effect batches held for the bus publisher before shards wait for it: a few seconds of routing
+/// at full speed, so a broker's hiccup does not stall routing.
+pub const OUTBOX_BATCHES: usize = 65_536;
+
 /// The runtime's storage for a `[storage]` section (`None` when disabled).
 pub fn store_options(s: &switchboard_config::StorageSettings) -> Option<StoreOptions> {
     s.enabled.then(|| StoreOptions {
@@ -106,6 +110,9 @@ impl Daemon {
                 watch_buffer: settings.limits.watch_buffer,
                 per_account_metrics: settings.metrics.per_account_labels,
                 store: store_options(&settings.storage),
+                // The bus publisher must lose no effect (crates/switchboard-runtime/src/outbox.rs).
+                outbox: (settings.bus.nats.enabled && settings.bus.nats.publish_effects)
+                    .then_some(OUTBOX_BATCHES),
             },
         )?;
         match Self::serve(runtime.clone(), settings).await {
