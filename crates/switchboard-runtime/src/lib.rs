@@ -201,6 +201,7 @@ struct Inner {
     config: Arc<Config>,
     clock: Arc<dyn Clock>,
     outbox: parking_lot::Mutex<Option<outbox::Outbox>>,
+    storage: bool,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -298,7 +299,10 @@ impl Runtime {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let outbox = parking_lot::Mutex::new(outbox);
-        Ok(Runtime { inner: Arc::new(Inner { shards, read, effects, metrics, config, clock, outbox }) })
+        let storage = options.store.is_some();
+        Ok(Runtime {
+            inner: Arc::new(Inner { shards, read, effects, metrics, config, clock, outbox, storage }),
+        })
     }
 
     /// The metrics the runtime updates.
@@ -477,6 +481,11 @@ impl Runtime {
         self.inner.metrics.set_state(&stats, self.now());
         self.inner.metrics.ready.set(i64::from(self.is_ready()));
         self.inner.metrics.encode()
+    }
+
+    /// Whether events are logged (and so event ids remembered across restarts).
+    pub fn has_storage(&self) -> bool {
+        self.inner.storage
     }
 
     /// The outbox of every effect (with [`Options::outbox`]), for the one publisher that takes it.

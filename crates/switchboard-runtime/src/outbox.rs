@@ -59,6 +59,11 @@ impl Outbox {
         self.rx.recv().await
     }
 
+    /// The next batch if one is ready now.
+    pub fn try_recv(&mut self) -> Option<Batch> {
+        self.rx.try_recv().ok()
+    }
+
     /// Records that every effect of `shard` up to `upto` (a [`Batch::upto`]) is published.
     pub fn confirm(&self, shard: usize, upto: u64) {
         if let Some(c) = self.confirmed.get(shard) {
