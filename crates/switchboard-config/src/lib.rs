@@ -22,6 +22,7 @@ mod daemon;
 mod engine;
 mod error;
 mod raw;
+mod security;
 
 pub use bus::{BusSettings, NatsAuth, NatsSettings, NatsTls};
 pub use daemon::{
@@ -29,6 +30,10 @@ pub use daemon::{
     StorageSettings,
 };
 pub use error::ConfigError;
+pub use security::{
+    Accounts, Role, SecuritySettings, TlsSettings, TokenSpec, TokensFile, hash_token, hex, load_tokens,
+    parse_tokens,
+};
 
 use error::Bad;
 use std::path::Path;
@@ -44,6 +49,8 @@ pub struct Settings {
     pub engine: switchboard_core::Config,
     /// `[server]`: listening addresses and shutdown.
     pub server: ServerSettings,
+    /// `[security]`: TLS, API tokens and rate limits.
+    pub security: SecuritySettings,
     /// `[log]`.
     pub log: LogSettings,
     /// `[metrics]`.
@@ -122,6 +129,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Settings, ConfigError> {
 fn build(file: &raw::File) -> Result<Settings, Bad> {
     Ok(Settings {
         server: daemon::server(&file.server.0)?,
+        security: security::build(&file.security.0)?,
         log: daemon::log(&file.log.0),
         metrics: daemon::metrics(&file.metrics.0),
         runtime: daemon::runtime(&file.runtime.0)?,

@@ -43,6 +43,8 @@ macro_rules! refuse_scalars {
 pub(crate) struct File {
     /// `[server]`.
     pub server: Table<Server>,
+    /// `[security]`.
+    pub security: Table<crate::security::RawSecurity>,
     /// `[log]`.
     pub log: Table<Log>,
     /// `[metrics]`.

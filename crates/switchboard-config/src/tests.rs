@@ -527,6 +527,7 @@ dedup_max_ids = 1
                 dedup_max_ids: 1,
             },
             bus: BusSettings::default(),
+            security: SecuritySettings::default(),
         }
     );
     assert_eq!(accepted("[server]\nshutdown_grace_s = 0\n").server.shutdown_grace_ms, 0);

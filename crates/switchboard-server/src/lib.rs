@@ -9,14 +9,25 @@
 //! Shutdown ([`Daemon::shutdown`]): readiness and health turn "not serving", watch streams end, the
 //! listeners stop accepting, in-flight calls get `shutdown_grace_ms` to finish, then the shards
 //! serve what they already hold and stop.
+//!
+//! Security (`[security]`, docs/api.md "Security"): TLS on both TCP listeners (`tls.rs`), API
+//! tokens with roles and account scopes, and rate limits (`security.rs`, checked in `service.rs`
+//! and `http.rs`). Before anything is bound, the start is refused when a TCP listener would be on
+//! a non-loopback address without both TLS and tokens, unless `security.insecure` is set.
+//! [`Daemon::reload_security`] reads the tokens file and the TLS files again.
 
 mod http;
+mod security;
 mod service;
+mod tls;
 
 pub use service::{RouterService, ServiceLimits};
 
+use futures_util::StreamExt;
+use security::Security;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use switchboard_config::{Fsync, Settings};
 use switchboard_proto::convert::FieldLimits;
@@ -28,7 +39,7 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::wrappers::ReceiverStream;
 
 /// Why the daemon could not start.
 #[derive(Debug, Error)]
@@ -49,6 +60,12 @@ pub enum StartError {
     /// Server reflection could not be set up.
     #[error("server reflection: {0}")]
     Reflection(String),
+    /// A listener would be exposed beyond this machine without TLS and tokens.
+    #[error("{0}")]
+    Insecure(String),
+    /// The tokens file or a TLS file could not be read or used (the message names it).
+    #[error("{0}")]
+    Security(String),
 }
 
 /// A running daemon.
@@ -61,6 +78,7 @@ pub struct Daemon {
     health: tonic_health::server::HealthReporter,
     servers: JoinSet<()>,
     grace: Duration,
+    security: Arc<Security>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -99,8 +117,12 @@ pub fn shard_count(configured: usize) -> usize {
 }
 
 impl Daemon {
-    /// Starts the runtime and every listener.
+    /// Starts the runtime and every listener. The security settings are checked and their files
+    /// read first, so that a refusal costs no recovery.
     pub async fn start(settings: &Settings) -> Result<Daemon, StartError> {
+        check_exposure(settings)?;
+        let security = Arc::new(Security::load(&settings.security).map_err(StartError::Security)?);
+        log_security(settings, &security);
         let runtime = Runtime::start(
             settings.engine.clone(),
             Options {
@@ -115,7 +137,7 @@ impl Daemon {
                     .then_some(OUTBOX_BATCHES),
             },
         )?;
-        match Self::serve(runtime.clone(), settings).await {
+        match Self::serve(runtime.clone(), settings, security).await {
             Ok(daemon) => Ok(daemon),
             Err(e) => {
                 runtime.shutdown();
@@ -124,7 +146,11 @@ impl Daemon {
         }
     }
 
-    async fn serve(runtime: Runtime, settings: &Settings) -> Result<Daemon, StartError> {
+    async fn serve(
+        runtime: Runtime,
+        settings: &Settings,
+        security: Arc<Security>,
+    ) -> Result<Daemon, StartError> {
         let server = &settings.server;
         let bind = |what: &'static str, addr: SocketAddr| async move {
             TcpListener::bind(addr).await.map_err(|cause| StartError::Bind {
@@ -155,9 +181,18 @@ impl Daemon {
             max_queue_listing: settings.limits.max_queue_listing,
         };
         let max_message = settings.limits.max_message_bytes;
-        let router = RouterServer::new(RouterService::new(runtime.clone(), limits, shutdown_rx.clone()))
-            .max_decoding_message_size(max_message)
-            .max_encoding_message_size(max_message.max(4 << 20));
+        let service =
+            RouterService::new(runtime.clone(), limits, shutdown_rx.clone()).with_security(security.clone());
+        let router = |service: RouterService, trusted: bool| {
+            let server = RouterServer::new(service)
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message.max(4 << 20));
+            // Tokens are checked before a message is read.
+            tonic::service::interceptor::InterceptedService::new(
+                server,
+                service::Gate { security: security.clone(), trusted },
+            )
+        };
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<RouterServer<RouterService>>().await;
         let reflection = || {
@@ -166,25 +201,45 @@ impl Daemon {
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         };
         let reflection_err = |e: tonic_reflection::server::Error| StartError::Reflection(e.to_string());
-        // grpcurl before 1.9 and many tools still speak v1alpha.
-        let reflection_v1 = reflection().build_v1().map_err(reflection_err)?;
-        let reflection_v1alpha = reflection().build_v1alpha().map_err(reflection_err)?;
-        let grpc_routes = tonic::service::Routes::new(router)
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha);
+        // Health and reflection need no token: probes and tools use them before anything else.
+        let routes = |trusted: bool| -> Result<tonic::service::Routes, StartError> {
+            // grpcurl before 1.9 and many tools still speak v1alpha.
+            let reflection_v1 = reflection().build_v1().map_err(reflection_err)?;
+            let reflection_v1alpha = reflection().build_v1alpha().map_err(reflection_err)?;
+            Ok(tonic::service::Routes::new(router(service.clone(), trusted))
+                .add_service(health_service.clone())
+                .add_service(reflection_v1)
+                .add_service(reflection_v1alpha))
+        };
+        let grpc_routes = routes(false)?;
+        // The Unix socket's file permissions are its authentication: no token is asked for there.
+        let unix_routes = routes(true)?;
 
         let mut servers = JoinSet::new();
         let stop = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|&s| s).await;
         };
+        // Messages the gRPC library refuses (too large, not protobuf) never reach a method: they
+        // are counted on their way out.
+        let counted = {
+            let security = security.clone();
+            tower::util::MapResponseLayer::new(move |response: axum::http::Response<tonic::body::Body>| {
+                if let Some(status) = response.extensions().get::<tonic::Status>() {
+                    security.metrics.refused_message(status);
+                }
+                response
+            })
+        };
         {
-            let routes = grpc_routes.clone();
             let signal = stop(shutdown_rx.clone());
+            let incoming = tls::incoming(grpc, tls::Listener::Grpc, security.clone(), shutdown_rx.clone());
+            let incoming = ReceiverStream::new(incoming).map(Ok::<_, std::io::Error>);
+            let counted = counted.clone();
             servers.spawn(async move {
                 let result = tonic::transport::Server::builder()
-                    .add_routes(routes)
-                    .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), signal)
+                    .layer(counted)
+                    .add_routes(grpc_routes)
+                    .serve_with_incoming_shutdown(incoming, signal)
                     .await;
                 if let Err(e) = result {
                     tracing::error!(error = %e, "gRPC server failed");
@@ -195,7 +250,8 @@ impl Daemon {
             let signal = stop(shutdown_rx.clone());
             servers.spawn(async move {
                 let result = tonic::transport::Server::builder()
-                    .add_routes(grpc_routes)
+                    .layer(counted)
+                    .add_routes(unix_routes)
                     .serve_with_incoming_shutdown(
                         tokio_stream::wrappers::UnixListenerStream::new(listener),
                         signal,
@@ -207,10 +263,15 @@ impl Daemon {
             });
         }
         {
-            let app = http::router(runtime.clone(), shutdown_rx.clone());
-            let signal = stop(shutdown_rx);
+            let app = http::router(runtime.clone(), shutdown_rx.clone(), security.clone())
+                .into_make_service_with_connect_info::<tls::ConnInfo>();
+            let signal = stop(shutdown_rx.clone());
+            let listener = tls::HttpListener {
+                rx: tls::incoming(http, tls::Listener::Http, security.clone(), shutdown_rx),
+                local: http_addr,
+            };
             servers.spawn(async move {
-                if let Err(e) = axum::serve(http, app).with_graceful_shutdown(signal).await {
+                if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(signal).await {
                     tracing::error!(error = %e, "HTTP server failed");
                 }
             });
@@ -220,6 +281,8 @@ impl Daemon {
             http = %http_addr,
             unix = ?server.grpc_unix_socket,
             shards = runtime.shard_count(),
+            tls = security.tls.is_some(),
+            tokens = security.requires_tokens(),
             "switchboard is serving"
         );
         Ok(Daemon {
@@ -231,7 +294,21 @@ impl Daemon {
             health,
             servers,
             grace: Duration::from_millis(server.shutdown_grace_ms),
+            security,
         })
+    }
+
+    /// Reads the tokens file and the TLS files named at start again (on SIGHUP, say). Everything
+    /// is put in force, or, when a file does not read, nothing changes and the error names it.
+    /// New calls use the new tokens at once; TLS files apply to connections accepted from now on.
+    pub fn reload_security(&self) -> Result<(), String> {
+        self.security_reloader().reload()
+    }
+
+    /// A handle that reloads the security files like [`Daemon::reload_security`], for a task
+    /// that outlives the borrow of the daemon (a signal handler).
+    pub fn security_reloader(&self) -> SecurityReloader {
+        SecurityReloader { security: self.security.clone() }
     }
 
     /// The address gRPC listens on (the real port when 0 was configured).
@@ -280,6 +357,91 @@ impl Daemon {
     }
 }
 
+/// Reloads the tokens file and the TLS files of a running daemon ([`Daemon::security_reloader`]).
+#[derive(Clone)]
+pub struct SecurityReloader {
+    security: Arc<Security>,
+}
+
+impl std::fmt::Debug for SecurityReloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecurityReloader").finish_non_exhaustive()
+    }
+}
+
+impl SecurityReloader {
+    /// See [`Daemon::reload_security`]; the outcome is logged too.
+    pub fn reload(&self) -> Result<(), String> {
+        let result = self.security.reload();
+        match &result {
+            Ok(()) => tracing::info!(
+                tokens = self.security.token_count(),
+                tls = self.security.tls.is_some(),
+                "security files reloaded"
+            ),
+            Err(e) => tracing::error!(error = %e, "security files not reloaded: the ones in use are kept"),
+        }
+        result
+    }
+}
+
+/// Whether an address is reachable from this machine only.
+fn loopback(addr: &SocketAddr) -> bool {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) => ip.is_loopback(),
+        std::net::IpAddr::V6(ip) => ip.to_canonical().is_loopback(),
+    }
+}
+
+/// Refuses to expose a listener beyond this machine without both TLS and tokens, unless
+/// `security.insecure` is set (then warns).
+fn check_exposure(settings: &Settings) -> Result<(), StartError> {
+    let sec = &settings.security;
+    let missing = match (sec.tls.is_some(), sec.tokens_file.is_some()) {
+        (true, true) => return Ok(()),
+        (false, false) => "neither TLS ([security.tls]) nor API tokens (security.tokens_file)",
+        (false, true) => "no TLS ([security.tls])",
+        (true, false) => "no API tokens (security.tokens_file)",
+    };
+    let exposed =
+        [("server.grpc_addr", settings.server.grpc_addr), ("server.http_addr", settings.server.http_addr)]
+            .into_iter()
+            .find(|(_, addr)| !loopback(addr));
+    let Some((key, addr)) = exposed else { return Ok(()) };
+    if sec.insecure {
+        tracing::warn!(
+            "INSECURE: {key} = {addr} is not a loopback address and is served with {missing}, because \
+             security.insecure = true. Anyone who can reach it can use the API."
+        );
+        return Ok(());
+    }
+    Err(StartError::Insecure(format!(
+        "{key} = {addr} is not a loopback address, and it would be served with {missing}: anyone who \
+         can reach it could use the API. Configure TLS and tokens (docs/api.md, \"Security\"), listen on 127.0.0.1, \
+         or set security.insecure = true to serve this way anyway"
+    )))
+}
+
+/// Says at start how the daemon is protected.
+fn log_security(settings: &Settings, security: &Security) {
+    if security.requires_tokens() {
+        tracing::info!(
+            tokens = security.token_count(),
+            file = %settings.security.tokens_file.as_deref().unwrap_or(std::path::Path::new("")).display(),
+            "API tokens required"
+        );
+    } else {
+        tracing::warn!(
+            "NO AUTHENTICATION: security.tokens_file is not set, so every client that can connect may do \
+             anything. Only loopback addresses may be used this way (or security.insecure = true)."
+        );
+    }
+    match &security.tls {
+        Some(tls) => tracing::info!(mutual = tls.mutual(), "TLS on gRPC and HTTP"),
+        None => tracing::info!("plaintext gRPC and HTTP (no [security.tls])"),
+    }
+}
+
 /// Binds the Unix socket, replacing a stale socket file left by a previous run.
 fn bind_unix(path: &std::path::Path) -> Result<tokio::net::UnixListener, StartError> {
     let err =
@@ -312,6 +474,25 @@ async fn wait_for_signal() {
         _ => {
             // Without signal handlers (should not happen on Unix), Ctrl-C is still honoured.
             let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loopback_addresses() {
+        for (addr, expected) in [
+            ("127.0.0.1:1", true),
+            ("127.1.2.3:1", true),
+            ("[::1]:1", true),
+            ("[::ffff:127.0.0.1]:1", true),
+            ("0.0.0.0:1", false),
+            ("[::]:1", false),
+            ("10.0.0.1:1", false),
+            ("[::ffff:10.0.0.1]:1", false),
+        ] {
+            assert_eq!(super::loopback(&addr.parse().unwrap()), expected, "{addr}");
         }
     }
 }

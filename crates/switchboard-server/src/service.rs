@@ -1,11 +1,21 @@
 //! The `switchboard.v1.Router` gRPC service, on top of the runtime.
+//!
+//! Every call passes the [`Gate`] before its message is read: the connection's rate limit, the
+//! caller's token (when tokens are configured and the call did not come over the Unix socket), the
+//! token's rate limit. The method then checks the role it needs, and that the token covers the
+//! account it names before looking anything up, so a refusal says nothing about whether the
+//! account exists; what comes back (effects, account lists) is filtered to the accounts the token
+//! covers.
 
+use crate::security::{Caller, Security};
+use crate::tls::ConnInfo;
 use futures_util::stream::{FuturesOrdered, Stream, StreamExt};
 use std::collections::HashSet;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
+use switchboard_config::Role;
 use switchboard_core::{Effect, ErrorClass};
 use switchboard_proto::convert::{self, FieldError, FieldLimits};
 use switchboard_proto::v1;
@@ -39,12 +49,80 @@ pub struct RouterService {
     limits: ServiceLimits,
     watchers: Arc<AtomicUsize>,
     shutdown: watch::Receiver<bool>,
+    security: Arc<Security>,
+}
+
+/// Admits calls before their message is read: the connection's rate limit, the caller's token
+/// (unless the call came over the Unix socket, whose file permissions are its authentication), the
+/// token's rate limit. The [`Caller`] it finds goes into the request's extensions for the method,
+/// which checks the role and the accounts.
+#[derive(Clone)]
+pub(crate) struct Gate {
+    pub(crate) security: Arc<Security>,
+    /// Calls come over the Unix socket: no token is asked for.
+    pub(crate) trusted: bool,
+}
+
+impl tonic::service::Interceptor for Gate {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let conn = request.extensions().get::<ConnInfo>();
+        // The connection's limit comes first: it also bounds how fast one connection can guess.
+        let bucket = conn.and_then(|c| c.bucket.as_deref());
+        self.security.take(bucket, &Caller::Open).map_err(Status::resource_exhausted)?;
+        let caller = if self.trusted {
+            Caller::Open
+        } else {
+            self.security.caller(request.metadata()).inspect_err(|e| {
+                let remote = conn.map(|c| c.remote.to_string()).unwrap_or_default();
+                tracing::debug!(%remote, error = e.message(), "call refused: not authenticated");
+            })?
+        };
+        self.security.take(None, &caller).map_err(Status::resource_exhausted)?;
+        request.extensions_mut().insert(caller);
+        Ok(request)
+    }
 }
 
 impl RouterService {
-    /// A service over `runtime`; watch streams end when `shutdown` turns true.
+    /// A service over `runtime`; watch streams end when `shutdown` turns true. On its own it is
+    /// open to every caller: the daemon puts a [`Gate`] in front of it.
     pub fn new(runtime: Runtime, limits: ServiceLimits, shutdown: watch::Receiver<bool>) -> Self {
-        RouterService { runtime, limits, watchers: Arc::new(AtomicUsize::new(0)), shutdown }
+        RouterService {
+            runtime,
+            limits,
+            watchers: Arc::new(AtomicUsize::new(0)),
+            shutdown,
+            security: Arc::new(Security::open()),
+        }
+    }
+
+    /// The same service under `security`.
+    pub(crate) fn with_security(self, security: Arc<Security>) -> Self {
+        RouterService { security, ..self }
+    }
+
+    /// The caller the [`Gate`] admitted, if it has `role`.
+    fn admit<T>(&self, request: &Request<T>, role: Role) -> Result<Caller, Status> {
+        let caller = request.extensions().get::<Caller>().cloned().unwrap_or(Caller::Open);
+        caller.require(role).inspect_err(|_| self.security.denied("role"))?;
+        Ok(caller)
+    }
+
+    /// Refuses `caller` for `account` (counted).
+    fn account(&self, caller: &Caller, account: &str) -> Result<(), Status> {
+        caller.account(account).inspect_err(|_| self.security.denied("account"))
+    }
+
+    /// A required id of a query: present and within `[limits] max_id_bytes`.
+    fn id(&self, field: &str, value: &str) -> Result<(), Status> {
+        required(field, value)?;
+        if value.len() > self.limits.fields.max_id_bytes {
+            return Err(Status::invalid_argument(format!(
+                "invalid field '{field}': longer than {} bytes",
+                self.limits.fields.max_id_bytes
+            )));
+        }
+        Ok(())
     }
 
     fn metrics(&self) -> &Metrics {
@@ -63,17 +141,34 @@ impl RouterService {
             .observe(started.elapsed().as_secs_f64());
     }
 
-    async fn ingest_one(&self, event: v1::Event) -> Result<v1::IngestReply, Status> {
+    async fn ingest_one(&self, caller: &Caller, event: v1::Event) -> Result<v1::IngestReply, Status> {
         let incoming = convert::event_from_proto(event, self.limits.fields).map_err(field_status)?;
+        self.may_ingest(caller, &incoming.event)?;
         let applied = self
             .runtime
             .ingest(incoming.event, incoming.at, incoming.event_id)
             .await
             .map_err(ingest_status)?;
+        // Timers of other accounts of the same shard that fell due before the event are among its
+        // effects: a token sees only its own accounts'.
         Ok(v1::IngestReply {
             applied: !applied.duplicate,
-            effects: applied.effects.iter().map(convert::effect_to_proto).collect(),
+            effects: applied
+                .effects
+                .iter()
+                .filter(|e| caller.sees(&e.account))
+                .map(convert::effect_to_proto)
+                .collect(),
         })
+    }
+
+    /// Refuses an event whose account the caller does not cover; a tick, which moves every
+    /// account's time, needs a token for every account.
+    fn may_ingest(&self, caller: &Caller, event: &switchboard_core::Event) -> Result<(), Status> {
+        match event.account() {
+            Some(account) => self.account(caller, account),
+            None => caller.every_account("a tick").inspect_err(|_| self.security.denied("account")),
+        }
     }
 }
 
@@ -166,7 +261,10 @@ impl Drop for WatcherSlot {
 impl v1::router_server::Router for RouterService {
     async fn ingest(&self, request: Request<v1::Event>) -> Result<Response<v1::IngestReply>, Status> {
         let started = Instant::now();
-        let result = self.ingest_one(request.into_inner()).await;
+        let result = match self.admit(&request, Role::Ingest) {
+            Ok(caller) => self.ingest_one(&caller, request.into_inner()).await,
+            Err(status) => Err(status),
+        };
         self.observe("Ingest", started, &result);
         result.map(Response::new)
     }
@@ -176,6 +274,15 @@ impl v1::router_server::Router for RouterService {
         request: Request<Streaming<v1::Event>>,
     ) -> Result<Response<v1::IngestStreamReply>, Status> {
         let started = Instant::now();
+        let caller = match self.admit(&request, Role::Ingest) {
+            Ok(caller) => caller,
+            Err(status) => {
+                let result = Err(status);
+                self.observe("IngestStream", started, &result);
+                return result;
+            }
+        };
+        let bucket = request.extensions().get::<ConnInfo>().and_then(|c| c.bucket.clone());
         let mut stream = request.into_inner();
         let mut reply = v1::IngestStreamReply::default();
         let mut in_flight = FuturesOrdered::new();
@@ -187,26 +294,34 @@ impl v1::router_server::Router for RouterService {
                 // A message the stream cannot decode (too large, malformed) ends the stream; what
                 // came before it is reported, and so is this one, at its position.
                 Some(Err(status)) => {
+                    self.security.metrics.refused_message(&status);
                     reply.rejected.push(rejection(index, &status, ""));
                     break;
                 }
             };
             let i = index;
             index += 1;
+            // Over a rate limit, the stream waits rather than refusing: reading slower pushes back
+            // on the client through HTTP/2 flow control.
+            self.security.pace(bucket.as_deref(), &caller).await;
             // Submitting in arrival order keeps per-account order; awaiting later keeps many
             // events in flight. A full shard makes the stream wait, not fail.
             match convert::event_from_proto(event, self.limits.fields) {
                 Err(e) => reply.rejected.push(rejection(i, &field_status(e.clone()), e.field)),
-                Ok(incoming) => {
-                    match self
+                Ok(incoming) => match self.may_ingest(&caller, &incoming.event) {
+                    Err(status) => {
+                        let field = if incoming.event.account().is_some() { "account" } else { "type" };
+                        reply.rejected.push(rejection(i, &status, field));
+                    }
+                    Ok(()) => match self
                         .runtime
                         .submit_patiently(incoming.event, incoming.at, incoming.event_id, STREAM_PATIENCE)
                         .await
                     {
                         Err(e) => refused(&mut reply, i, e),
                         Ok(pending) => in_flight.push_back(async move { (i, pending.wait().await) }),
-                    }
-                }
+                    },
+                },
             }
             while in_flight.len() >= STREAM_WINDOW {
                 if let Some((i, outcome)) = in_flight.next().await {
@@ -230,17 +345,23 @@ impl v1::router_server::Router for RouterService {
         request: Request<v1::WatchRequest>,
     ) -> Result<Response<WatchStream>, Status> {
         let started = Instant::now();
-        let result = self.watch(request.into_inner());
+        let result = match self.admit(&request, Role::Read) {
+            Ok(caller) => self.watch(&caller, request.into_inner()),
+            Err(status) => Err(status),
+        };
         self.observe("WatchEffects", started, &result);
         result.map(Response::new)
     }
 
     async fn get_agent(&self, request: Request<v1::GetAgentRequest>) -> Result<Response<v1::Agent>, Status> {
         let started = Instant::now();
+        let caller = self.admit(&request, Role::Read);
         let r = request.into_inner();
         let result = async {
-            required("account", &r.account)?;
-            required("agent", &r.agent)?;
+            let caller = caller?;
+            self.id("account", &r.account)?;
+            self.id("agent", &r.agent)?;
+            self.account(&caller, &r.account)?;
             let view = self.runtime.read_model().agent(&r.account, &r.agent);
             view.map(|a| convert::agent_to_proto(&a)).ok_or_else(|| {
                 Status::not_found(format!("invalid field 'agent': unknown agent {:?}", r.agent))
@@ -256,9 +377,12 @@ impl v1::router_server::Router for RouterService {
         request: Request<v1::ListAgentsRequest>,
     ) -> Result<Response<v1::ListAgentsReply>, Status> {
         let started = Instant::now();
+        let caller = self.admit(&request, Role::Read);
         let r = request.into_inner();
         let result = async {
-            required("account", &r.account)?;
+            let caller = caller?;
+            self.id("account", &r.account)?;
+            self.account(&caller, &r.account)?;
             let agents =
                 self.runtime.read_model().agents(&r.account).ok_or_else(|| unknown_account(&r.account))?;
             Ok(v1::ListAgentsReply { agents: agents.iter().map(convert::agent_to_proto).collect() })
@@ -273,10 +397,13 @@ impl v1::router_server::Router for RouterService {
         request: Request<v1::GetTicketRequest>,
     ) -> Result<Response<v1::Ticket>, Status> {
         let started = Instant::now();
+        let caller = self.admit(&request, Role::Read);
         let r = request.into_inner();
         let result = async {
-            required("account", &r.account)?;
-            required("ticket", &r.ticket)?;
+            let caller = caller?;
+            self.id("account", &r.account)?;
+            self.id("ticket", &r.ticket)?;
+            self.account(&caller, &r.account)?;
             let (account, ticket) = (r.account.clone(), r.ticket.clone());
             let view = self
                 .runtime
@@ -298,9 +425,12 @@ impl v1::router_server::Router for RouterService {
         request: Request<v1::ListQueueRequest>,
     ) -> Result<Response<v1::ListQueueReply>, Status> {
         let started = Instant::now();
+        let caller = self.admit(&request, Role::Read);
         let r = request.into_inner();
         let result = async {
-            required("account", &r.account)?;
+            let caller = caller?;
+            self.id("account", &r.account)?;
+            self.account(&caller, &r.account)?;
             let max = self.limits.max_queue_listing;
             let limit = r.limit.map_or(max, |l| (l as usize).min(max));
             let account = r.account.clone();
@@ -333,9 +463,12 @@ impl v1::router_server::Router for RouterService {
         request: Request<v1::GetAccountStatsRequest>,
     ) -> Result<Response<v1::AccountStats>, Status> {
         let started = Instant::now();
+        let caller = self.admit(&request, Role::Read);
         let r = request.into_inner();
         let result = async {
-            required("account", &r.account)?;
+            let caller = caller?;
+            self.id("account", &r.account)?;
+            self.account(&caller, &r.account)?;
             let account = r.account.clone();
             let stats = self
                 .runtime
@@ -353,11 +486,21 @@ impl v1::router_server::Router for RouterService {
 
     async fn list_accounts(
         &self,
-        _request: Request<v1::ListAccountsRequest>,
+        request: Request<v1::ListAccountsRequest>,
     ) -> Result<Response<v1::ListAccountsReply>, Status> {
         let started = Instant::now();
+        let caller = self.admit(&request, Role::Read);
         let result = async {
-            let accounts = self.runtime.read_model().account_names().iter().map(|a| a.to_string()).collect();
+            let caller = caller?;
+            // A token limited to some accounts is told about those only.
+            let accounts = self
+                .runtime
+                .read_model()
+                .account_names()
+                .iter()
+                .filter(|a| caller.sees(a))
+                .map(|a| a.to_string())
+                .collect();
             Ok::<_, Status>(v1::ListAccountsReply { accounts })
         }
         .await;
@@ -391,7 +534,20 @@ fn rejection(index: u64, status: &Status, field: &str) -> v1::Rejection {
 }
 
 impl RouterService {
-    fn watch(&self, r: v1::WatchRequest) -> Result<WatchStream, Status> {
+    fn watch(&self, caller: &Caller, mut r: v1::WatchRequest) -> Result<WatchStream, Status> {
+        for account in &r.accounts {
+            self.id("accounts", account)?;
+        }
+        // A token limited to some accounts watches those: all of them when it names none, and
+        // never one it does not cover.
+        if let Some(scope) = caller.scope() {
+            if r.accounts.is_empty() {
+                r.accounts = scope.to_vec();
+            }
+            for account in &r.accounts {
+                self.account(caller, account)?;
+            }
+        }
         for t in &r.types {
             if !switchboard_core::EffectKind::TYPE_NAMES.contains(&t.as_str()) {
                 return Err(Status::invalid_argument(format!(

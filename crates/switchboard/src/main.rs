@@ -5,6 +5,7 @@ mod demo;
 mod generate;
 mod replay;
 mod serve;
+mod token;
 mod wal;
 
 // mimalloc: the engine allocates small strings and tree nodes on every event; against glibc's
@@ -37,6 +38,9 @@ enum Command {
     /// Check or mend a data directory's log and snapshots (operators).
     #[command(subcommand)]
     Wal(wal::Command),
+    /// Make API tokens for the daemon's tokens file, or hash one (operators).
+    #[command(subcommand)]
+    Token(token::Command),
     #[command(flatten)]
     Client(client::Command),
 }
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         Command::Gen(args) => generate::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Wal(c) => wal::run(c),
+        Command::Token(c) => token::run(c),
         Command::Client(c) => client::run(c),
     };
     match result {

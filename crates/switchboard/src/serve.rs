@@ -3,6 +3,8 @@
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+use switchboard_bus::Bus;
 use switchboard_config::{LogFormat, LogSettings};
 use switchboard_server::Daemon;
 use tracing_subscriber::EnvFilter;
@@ -22,9 +24,47 @@ pub fn run(args: Args) -> Result<ExitCode> {
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
     runtime.block_on(async {
         let daemon = Daemon::start(&settings).await?;
-        daemon.run_until_signal().await;
+        let mut bus = None;
+        if settings.bus.nats.enabled {
+            match Bus::start(daemon.runtime().clone(), &settings.bus.nats).await {
+                Ok(b) => bus = Some(b),
+                Err(e) => {
+                    daemon.shutdown().await;
+                    return Err(e.into());
+                }
+            }
+        }
+        wait_for_signal().await;
+        tracing::info!("signal received: shutting down");
+        // The bus first stops taking events (those taken are acknowledged), the daemon then
+        // drains, and the bus publishes the last effects.
+        let grace = Duration::from_millis(settings.server.shutdown_grace_ms);
+        if let Some(bus) = &mut bus {
+            bus.stop_ingest(grace).await;
+        }
+        daemon.shutdown().await;
+        if let Some(bus) = bus {
+            bus.finish(grace).await;
+        }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Waits for SIGTERM or SIGINT.
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        // Without signal handlers (not expected on Unix), Ctrl-C is still honoured.
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 /// Structured logs on stderr: human text or JSON lines; `RUST_LOG` overrides the configured level.

@@ -4,6 +4,11 @@
 //! text for people or, with `--json`, JSON for scripts. Errors are one line on stderr. Exit status:
 //! 0 on success, 1 when `send` had rejected lines, 2 on errors (bad arguments, unreadable input,
 //! daemon unreachable, call refused).
+//!
+//! A daemon with API tokens wants `--token` (or `SWITCHBOARD_TOKEN`), sent with every call as
+//! `authorization: Bearer <token>`; one serving TLS wants an `https://` address, with `--tls-ca`
+//! when its certificate is not signed by a CA the system trusts, and `--tls-cert`/`--tls-key` when
+//! it requires client certificates (mutual TLS).
 
 mod format;
 mod queries;
@@ -13,10 +18,13 @@ mod watch;
 use anyhow::Context;
 use std::fmt;
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use switchboard_proto::v1::router_client::RouterClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 /// Commands that talk to a running daemon (`switchboard serve`) over its gRPC API.
 #[derive(clap::Subcommand)]
@@ -93,15 +101,51 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
     }))
 }
 
-/// Where the daemon is and how to print; every client command takes these.
+/// Where the daemon is, how to reach it and how to print; every client command takes these.
 #[derive(clap::Args)]
 pub struct Conn {
-    /// The daemon's gRPC address: `http://host:port`, `host:port` or `unix:/path/to.sock`.
+    /// The daemon's gRPC address: `http://host:port`, `https://host:port` (TLS), `host:port` or
+    /// `unix:/path/to.sock`.
     #[arg(long, env = "SWITCHBOARD_ADDR", default_value = "http://127.0.0.1:50051")]
     addr: String,
+    /// API token, sent with every call (`authorization: Bearer <token>`). Prefer the environment
+    /// variable: a command line is visible to other users of the machine.
+    #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// With an https:// address: the CA certificate (PEM) that signed the daemon's certificate,
+    /// trusted instead of the system's CAs.
+    #[arg(long, value_name = "FILE", env = "SWITCHBOARD_TLS_CA")]
+    tls_ca: Option<PathBuf>,
+    /// With an https:// address: a client certificate (PEM), for daemons that require one
+    /// (mutual TLS). Needs --tls-key.
+    #[arg(long, value_name = "FILE", env = "SWITCHBOARD_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", env = "SWITCHBOARD_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// With an https:// address: the name the daemon's certificate must carry, when it is not the
+    /// host of --addr (e.g. connecting by IP address to a certificate for a DNS name).
+    #[arg(long, value_name = "NAME")]
+    tls_server_name: Option<String>,
     /// Print JSON for scripts instead of text for people.
     #[arg(long)]
     json: bool,
+}
+
+/// The client every command uses: the token goes with every call.
+type Client = RouterClient<InterceptedService<Channel, Bearer>>;
+
+/// Adds `authorization: Bearer <token>` to every call (nothing without a token).
+#[derive(Clone)]
+struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
 }
 
 impl Conn {
@@ -114,20 +158,81 @@ impl Conn {
         }
     }
 
+    /// The TLS settings for an https:// address.
+    fn tls(&self) -> anyhow::Result<ClientTlsConfig> {
+        let read = |flag: &str, path: &PathBuf| {
+            std::fs::read(path).with_context(|| format!("cannot read {flag} {}", path.display()))
+        };
+        let mut tls = ClientTlsConfig::new();
+        tls = match &self.tls_ca {
+            Some(path) => tls.ca_certificate(Certificate::from_pem(read("--tls-ca", path)?)),
+            None => tls.with_native_roots(),
+        };
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            tls = tls.identity(Identity::from_pem(read("--tls-cert", cert)?, read("--tls-key", key)?));
+        }
+        if let Some(name) = &self.tls_server_name {
+            tls = tls.domain_name(name.clone());
+        }
+        Ok(tls)
+    }
+
     /// Connects now rather than at the first call, so an absent daemon is told apart from a call
     /// the daemon refused.
-    async fn connect(&self) -> Result<RouterClient<Channel>, Failure> {
+    async fn connect(&self) -> Result<Client, Failure> {
         let uri = self.uri();
-        let endpoint = Endpoint::from_shared(uri.clone())
+        let https = uri.starts_with("https://");
+        if !https && (self.tls_ca.is_some() || self.tls_cert.is_some() || self.tls_server_name.is_some()) {
+            return Err(anyhow::anyhow!(
+                "--tls-ca, --tls-cert, --tls-key and --tls-server-name need an https:// --addr (got {uri:?})"
+            )
+            .into());
+        }
+        let token = match &self.token {
+            None => None,
+            Some(t) if t.trim().is_empty() => {
+                return Err(anyhow::anyhow!("--token (or SWITCHBOARD_TOKEN) is empty").into());
+            }
+            Some(t) => Some(
+                MetadataValue::try_from(format!("Bearer {}", t.trim()))
+                    .map_err(|_| anyhow::anyhow!("--token (or SWITCHBOARD_TOKEN) is not a token"))?,
+            ),
+        };
+        let mut endpoint = Endpoint::from_shared(uri.clone())
             .map_err(|e| anyhow::anyhow!("invalid --addr {:?}: {}", self.addr, root_cause(&e)))?
             .connect_timeout(Duration::from_secs(5));
+        if https {
+            endpoint =
+                endpoint.tls_config(self.tls()?).map_err(|e| anyhow::anyhow!("TLS: {}", root_cause(&e)))?;
+        }
+        let _ = TRANSPORT.set(Transport { https, client_cert: self.tls_cert.is_some() });
         let channel = endpoint
             .connect()
             .await
             .map_err(|e| Failure::Unreachable { addr: uri, cause: root_cause(&e) })?;
         // The client's 4 MiB default would refuse a large account's agent list that a daemon
         // configured for bigger messages sends; 64 MiB is the most `max_message_bytes` allows.
-        Ok(RouterClient::new(channel).max_decoding_message_size(64 << 20))
+        Ok(RouterClient::with_interceptor(channel, Bearer(token)).max_decoding_message_size(64 << 20))
+    }
+}
+
+/// How the connection was made, for the hints of connection errors (one connection per process).
+static TRANSPORT: std::sync::OnceLock<Transport> = std::sync::OnceLock::new();
+
+struct Transport {
+    https: bool,
+    client_cert: bool,
+}
+
+/// What to check when a connection fails or drops: a TLS daemon refuses plaintext, and one that
+/// requires client certificates drops a client without one after the handshake.
+fn transport_hint() -> &'static str {
+    match TRANSPORT.get() {
+        Some(Transport { https: false, .. }) => " (a daemon serving TLS needs an https:// address)",
+        Some(Transport { https: true, client_cert: false }) => {
+            " (a daemon that requires client certificates needs --tls-cert and --tls-key)"
+        }
+        _ => "",
     }
 }
 
@@ -182,8 +287,15 @@ impl Failure {
                     m if m.contains(&cause) => m.to_owned(),
                     m => format!("{m}: {cause}"),
                 };
-                warn(format_args!("switchboard: {command}: lost the connection to the daemon: {detail}"));
+                warn(format_args!(
+                    "switchboard: {command}: lost the connection to the daemon: {detail}{}",
+                    transport_hint()
+                ));
             }
+            Failure::Status(s) if s.code() == tonic::Code::Unauthenticated => warn(format_args!(
+                "switchboard: {command}: UNAUTHENTICATED: {} (pass --token or set SWITCHBOARD_TOKEN)",
+                s.message()
+            )),
             Failure::Status(s) if s.message().is_empty() => {
                 warn(format_args!("switchboard: {command}: {}", code_name(s.code())));
             }
