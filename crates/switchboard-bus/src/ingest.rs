@@ -76,6 +76,8 @@ struct Sequencer {
     held: BTreeMap<u64, jetstream::Message>,
     /// Since when `expected` has been awaited while later messages are held.
     waiting_since: Option<Instant>,
+    /// A gap opened since it was last looked into.
+    new_gap: bool,
 }
 
 impl Ingest {
@@ -137,7 +139,8 @@ impl Ingest {
                 from_sequence = first,
                 "NATS: reading events"
             );
-            let mut order = Sequencer { expected: first, held: BTreeMap::new(), waiting_since: None };
+            let mut order =
+                Sequencer { expected: first, held: BTreeMap::new(), waiting_since: None, new_gap: false };
             let mut tick = tokio::time::interval(TICK);
             loop {
                 tokio::select! {
@@ -165,6 +168,12 @@ impl Ingest {
                         }
                         Some(Ok(message)) => {
                             if !self.sequence(message, &mut order, &permits, &tx).await {
+                                break 'setup;
+                            }
+                            // A gap of sequences not for this consumer is passed at once.
+                            if std::mem::take(&mut order.new_gap)
+                                && !self.skip_gaps(&stream, &mut order, &permits, &tx).await
+                            {
                                 break 'setup;
                             }
                         }
@@ -201,7 +210,10 @@ impl Ingest {
         let seq = info.stream_sequence;
         if seq > order.expected {
             order.held.insert(seq, message);
-            order.waiting_since.get_or_insert_with(Instant::now);
+            if order.waiting_since.is_none() {
+                order.waiting_since = Some(Instant::now());
+                order.new_gap = true;
+            }
             return true;
         }
         let turn = seq == order.expected;
@@ -231,13 +243,17 @@ impl Ingest {
         }
         if !order.held.is_empty() {
             order.waiting_since = Some(Instant::now());
+            order.new_gap = true;
         }
         true
     }
 
-    /// When the expected sequence has been awaited for long (twice `ack_wait`, after which
-    /// JetStream would have delivered it again), checks whether it still exists: a message removed
-    /// from the stream (by its limits, or by hand) will never come, so it is skipped.
+    /// Looks at a gap before the first held message: the stream's first message of ours (matching
+    /// the events subject) at or after the expected sequence. Sequences before it are messages the
+    /// consumer's filter leaves out (a stream with more subjects than the events') or messages
+    /// removed from the stream: they will never come, so they are skipped at once. A message of
+    /// ours in the gap will be delivered again (after `ack_wait`): it is waited for, with a warning
+    /// after twice that.
     async fn skip_gaps(
         &self,
         stream: &jetstream::stream::Stream,
@@ -245,24 +261,41 @@ impl Ingest {
         permits: &Arc<Semaphore>,
         tx: &mpsc::Sender<InFlight>,
     ) -> bool {
-        let patience = Duration::from_millis(self.settings.ack_wait_ms * 2);
         let (Some(since), Some(&next_held)) = (order.waiting_since, order.held.keys().next()) else {
             return true;
         };
-        if since.elapsed() < patience {
-            return true;
-        }
-        for seq in order.expected..next_held {
-            if stream.get_raw_message(seq).await.is_ok() {
-                tracing::warn!(sequence = seq, "NATS: still waiting for a message to be delivered again");
-                order.waiting_since = Some(Instant::now());
+        let next_ours = stream
+            .raw_message_builder()
+            .sequence(order.expected)
+            .next_by_subject(self.settings.events_subject.clone())
+            .send()
+            .await;
+        let next_ours = match next_ours {
+            Ok(m) => m.sequence,
+            Err(e) if matches!(e.kind(), jetstream::stream::LastRawMessageErrorKind::NoMessageFound) => {
+                u64::MAX
+            }
+            // Cannot tell now (a lost connection): look again at the next tick.
+            Err(e) => {
+                tracing::debug!(error = %e, "NATS: cannot look into a gap of the events stream");
                 return true;
             }
+        };
+        if next_ours < next_held {
+            order.expected = order.expected.max(next_ours);
+            if since.elapsed() >= Duration::from_millis(self.settings.ack_wait_ms * 2) {
+                tracing::warn!(
+                    sequence = next_ours,
+                    "NATS: still waiting for a message to be delivered again"
+                );
+                order.waiting_since = Some(Instant::now());
+            }
+            return true;
         }
-        tracing::warn!(
+        tracing::debug!(
             from = order.expected,
             to = next_held - 1,
-            "NATS: messages no longer in the stream skipped"
+            "NATS: sequences not for this consumer skipped"
         );
         order.expected = next_held;
         self.release(order, permits, tx).await

@@ -142,8 +142,11 @@ impl Bus {
                 );
             }
         }
-        if let Err(e) = self.client.flush().await {
-            tracing::debug!(error = %e, "NATS: flush at close");
+        // Without a server, a flush waits for a reconnection that may never come.
+        match tokio::time::timeout(grace, self.client.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "NATS: flush at close"),
+            Err(_) => tracing::warn!("NATS: no server to flush to at close"),
         }
     }
 }

@@ -135,6 +135,12 @@ impl Publisher {
                 Err(e) => {
                     self.failed(&e.to_string(), &mut failures).await;
                     ack = self.send(&message).await;
+                    // What was sent after it most likely failed the same way (a lost connection):
+                    // all of it goes again now, pipelined, rather than each after its own failure
+                    // and backoff. What had been stored comes back as a duplicate.
+                    for later in window.iter_mut() {
+                        later.ack = self.send(&later.message).await;
+                    }
                 }
             }
         }

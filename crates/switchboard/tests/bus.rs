@@ -439,6 +439,44 @@ async fn a_nats_server_restart_mid_stream_loses_and_repeats_nothing() {
     bus.finish(Duration::from_secs(5)).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_subjects_in_the_events_stream_are_passed_over_without_waiting() {
+    let dir = Dir::new("foreign");
+    let Some(nats) = Nats::start(&dir.0.join("js")) else { return };
+    let trace = trace(5, T0, 300, 0.0);
+    let js = connect(&nats).await;
+    // An operator's stream that also carries other subjects, which the consumer's filter leaves
+    // out: their sequences are gaps the sequencer must not wait at.
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: "SWITCHBOARD_EVENTS".into(),
+        subjects: vec!["switchboard.events.>".into(), "audit.>".into()],
+        ..Default::default()
+    })
+    .await
+    .expect("create the events stream");
+    for (i, chunk) in trace.lines.chunks(25).enumerate() {
+        publish(&js, chunk).await;
+        js.publish(format!("audit.{i}"), "not an event".into()).await.unwrap().await.unwrap();
+    }
+    let last_event =
+        js.get_stream("SWITCHBOARD_EVENTS").await.unwrap().info().await.unwrap().state.last_sequence - 1;
+
+    let started = Instant::now();
+    let rt = runtime(&dir.0.join("data"));
+    let mut bus = switchboard_bus::Bus::start(rt.clone(), &settings(&nats)).await.expect("the bus starts");
+    drained(&js, last_event, Duration::from_secs(60)).await;
+    // Gaps are looked into as they open: no waiting a tick, let alone two ack waits, at each.
+    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+    let total: usize = trace.effects.values().map(Vec::len).sum();
+    effects_stored(&js, total as u64, Duration::from_secs(30)).await;
+    assert_effects_match(&js, &trace).await;
+
+    bus.stop_ingest(Duration::from_secs(5)).await;
+    let stopping = rt.clone();
+    tokio::task::spawn_blocking(move || stopping.shutdown()).await.unwrap();
+    bus.finish(Duration::from_secs(5)).await;
+}
+
 // ----- the real daemon, killed -------------------------------------------------------------------
 
 fn now_ms() -> Millis {
