@@ -60,6 +60,28 @@ impl Engine {
         &self.config
     }
 
+    /// Puts `config` in force from now on, keeping every account, agent, ticket, queue place and
+    /// running timer: what happens next follows the new settings (modes, timeouts, styles of new
+    /// tickets, assignment method, unified statuses), while timers already running keep their due
+    /// times and tickets keep their style. It goes through a snapshot and a restore, so the engine
+    /// afterwards is exactly one restored from a snapshot under `config`: replaying from that
+    /// snapshot gives what this engine does. Refused, with nothing changed, when the channels
+    /// differ or the state does not fit (a style still in use is gone).
+    pub fn reconfigure(&mut self, config: Config) -> Result<(), ConfigError> {
+        config.check()?;
+        if config.channels != self.config.channels {
+            return Err(ConfigError(format!(
+                "the channels cannot change while running (from {} to {}): restart to change them",
+                join(&self.config.channels),
+                join(&config.channels)
+            )));
+        }
+        let engine = Engine::restore(config, &self.snapshot())
+            .map_err(|e| ConfigError(format!("the running state does not fit it: {e}")))?;
+        *self = engine;
+        Ok(())
+    }
+
     /// The latest time the engine has seen.
     pub fn now(&self) -> Millis {
         self.now
@@ -123,4 +145,8 @@ impl Engine {
         }
         result
     }
+}
+
+fn join(names: &[Arc<str>]) -> String {
+    names.iter().map(|n| &**n).collect::<Vec<_>>().join(", ")
 }

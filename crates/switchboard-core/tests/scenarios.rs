@@ -1097,4 +1097,55 @@ mod snapshot {
         s.engine = restored;
         effects!(s.set("c1#1", "pending"), ["status_changed c1#1 open->pending agent", "offered c2#1 a1"]);
     }
+
+    /// Reconfiguring keeps the state and changes what happens next only.
+    #[test]
+    fn a_new_configuration_applies_to_what_happens_next_and_running_timers_keep_their_due_time() {
+        let mut s = Sim::default();
+        s.online_agent("a1", 1);
+        s.online_agent("a2", 1);
+        s.at(0).msg("c1");
+        let before = s.engine.snapshot();
+        s.engine
+            .reconfigure(config_with(|p| {
+                for c in &mut p.channels {
+                    c.offer_timeout_ms = 5 * SEC;
+                }
+            }))
+            .unwrap();
+        assert_eq!(s.engine.snapshot(), before, "the state is kept whole");
+        // c1's offer was made under the old 30 s; c2's is made under the new 5 s.
+        s.at(SEC).msg("c2");
+        let fx = s.at(32 * SEC).apply_timed(switchboard_core::Event::Tick);
+        assert_eq!(
+            fx,
+            vec![
+                "+6000 offer_withdrawn c2#1 a2 timeout",
+                "+30000 offer_withdrawn c1#1 a1 timeout",
+                "+30000 offered c1#1 a2",
+                "+30000 offered c2#1 a1",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_configuration_the_state_does_not_fit_is_refused_and_nothing_changes() {
+        let mut s = busy();
+        let before = s.engine.snapshot();
+        let err = s
+            .engine
+            .reconfigure(config_with(|p| {
+                p.styles.retain(|st| &*st.name != "social_messaging");
+                p.style_rules.clear();
+                p.default_style = 0;
+            }))
+            .unwrap_err();
+        assert!(err.to_string().contains("style \"social_messaging\" is not configured"), "{err}");
+        let mut fewer = Config::default();
+        fewer.channels.reverse();
+        let err = s.engine.reconfigure(fewer).unwrap_err();
+        assert!(err.to_string().starts_with("the channels cannot change while running"), "{err}");
+        assert_eq!(s.engine.snapshot(), before);
+        assert_eq!(s.engine.config(), &Config::default());
+    }
 }

@@ -69,6 +69,17 @@ impl Default for Options {
     }
 }
 
+/// Why a new configuration was not put in force; the old one stays.
+#[derive(Debug, Error)]
+pub enum ReconfigureError {
+    /// The configuration is invalid, does not fit the running state, or could not be made durable.
+    #[error("{0}")]
+    Refused(String),
+    /// The runtime is shutting down.
+    #[error("the router is shutting down")]
+    Stopped,
+}
+
 /// Why the runtime could not start.
 #[derive(Debug, Error)]
 pub enum StartError {
@@ -198,7 +209,10 @@ struct Inner {
     read: Arc<ReadModel>,
     effects: broadcast::Sender<Effect>,
     metrics: Arc<Metrics>,
-    config: Arc<Config>,
+    /// The configuration every shard runs with; changed only by [`Runtime::reconfigure`], which
+    /// holds `reconfiguring` so that two changes never interleave.
+    config: parking_lot::RwLock<Arc<Config>>,
+    reconfiguring: tokio::sync::Mutex<()>,
     clock: Arc<dyn Clock>,
     outbox: parking_lot::Mutex<Option<outbox::Outbox>>,
     storage: bool,
@@ -269,7 +283,7 @@ impl Runtime {
                     .collect()
             }
         };
-        let config = Arc::new(config);
+        let config = parking_lot::RwLock::new(Arc::new(config));
         let (effects, _) = broadcast::channel(options.watch_buffer.max(1));
         let read = Arc::new(ReadModel::default());
         recovered_effects.resize_with(shards.len(), Vec::new);
@@ -301,7 +315,17 @@ impl Runtime {
         let outbox = parking_lot::Mutex::new(outbox);
         let storage = options.store.is_some();
         Ok(Runtime {
-            inner: Arc::new(Inner { shards, read, effects, metrics, config, clock, outbox, storage }),
+            inner: Arc::new(Inner {
+                shards,
+                read,
+                effects,
+                metrics,
+                config,
+                reconfiguring: tokio::sync::Mutex::new(()),
+                clock,
+                outbox,
+                storage,
+            }),
         })
     }
 
@@ -311,8 +335,56 @@ impl Runtime {
     }
 
     /// The engine configuration in force.
-    pub fn config(&self) -> &Arc<Config> {
-        &self.inner.config
+    pub fn config(&self) -> Arc<Config> {
+        self.inner.config.read().clone()
+    }
+
+    /// Puts a new engine configuration in force on every shard, between two events, keeping all
+    /// state ([`Engine::reconfigure`]); with storage, each shard snapshots at once so that a
+    /// restart replays nothing from before the change under the new configuration. Returns
+    /// whether anything changed. When a shard refuses, the shards already changed go back to the
+    /// old configuration and the error names the reason; the old configuration stays in force.
+    pub async fn reconfigure(&self, config: Config) -> Result<bool, ReconfigureError> {
+        config.check().map_err(|e| ReconfigureError::Refused(e.to_string()))?;
+        let _one_at_a_time = self.inner.reconfiguring.lock().await;
+        let old = self.config();
+        if *old == config {
+            return Ok(false);
+        }
+        for shard in 0..self.inner.shards.len() {
+            if let Err(e) = self.reconfigure_shard(shard, config.clone()).await {
+                for back in 0..shard {
+                    if let Err(e) = self.reconfigure_shard(back, (*old).clone()).await {
+                        tracing::error!(shard = back, error = %e, "could not return to the old configuration");
+                    }
+                }
+                return Err(e);
+            }
+        }
+        *self.inner.config.write() = Arc::new(config);
+        Ok(true)
+    }
+
+    async fn reconfigure_shard(&self, shard: usize, config: Config) -> Result<(), ReconfigureError> {
+        let (reply, rx) = oneshot::channel();
+        let mut cmd = Command::Reconfigure { config: Box::new(config), reply };
+        // Waits for room rather than failing under load: a reload is rare and must not be refused
+        // for a busy moment.
+        loop {
+            match self.inner.shards[shard].send(cmd) {
+                Ok(()) => break,
+                Err((true, back)) => {
+                    cmd = back;
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                Err((false, _)) => return Err(ReconfigureError::Stopped),
+            }
+        }
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(ReconfigureError::Refused(format!("shard {shard}: {reason}"))),
+            Err(_) => Err(ReconfigureError::Stopped),
+        }
     }
 
     /// The runtime's current time.

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use switchboard_core::{Effect, Engine, ErrorClass, Event, Millis};
+use switchboard_core::{Config, Effect, Engine, ErrorClass, Event, Millis};
 use tokio::sync::{broadcast, oneshot};
 
 /// Most events committed together.
@@ -49,6 +49,8 @@ pub(crate) enum Command {
     Apply { event: Box<Event>, at: Option<Millis>, event_id: Option<String>, reply: Reply },
     /// Read the engine between two events.
     Query(Job),
+    /// Put a new engine configuration in force (see [`Worker::reconfigure`]).
+    Reconfigure { config: Box<Config>, reply: oneshot::Sender<Result<(), String>> },
     /// Make the next log write fail (tests).
     #[cfg(feature = "fault-injection")]
     FailNextWrite,
@@ -199,18 +201,11 @@ impl Worker {
             };
             match cmd {
                 Ok(Command::Apply { event, at, event_id, reply }) => {
-                    let query = self.batch(Arrival { event, at, event_id, reply });
-                    if let Some(job) = query {
-                        job(&self.engine);
+                    if let Some(next) = self.batch(Arrival { event, at, event_id, reply }) {
+                        self.control(next);
                     }
                 }
-                Ok(Command::Query(job)) => job(&self.engine),
-                #[cfg(feature = "fault-injection")]
-                Ok(Command::FailNextWrite) => {
-                    if let Some(store) = &mut self.store {
-                        store.fail_next_write();
-                    }
-                }
+                Ok(other) => self.control(other),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
@@ -233,6 +228,54 @@ impl Worker {
             }
         }
         self.running.store(false, Ordering::Release);
+    }
+
+    /// Serves a command other than an event.
+    fn control(&mut self, cmd: Command) {
+        match cmd {
+            Command::Apply { event, at, event_id, reply } => {
+                if let Some(next) = self.batch(Arrival { event, at, event_id, reply }) {
+                    self.control(next);
+                }
+            }
+            Command::Query(job) => job(&self.engine),
+            Command::Reconfigure { config, reply } => {
+                let _ = reply.send(self.reconfigure(*config));
+            }
+            #[cfg(feature = "fault-injection")]
+            Command::FailNextWrite => {
+                if let Some(store) = &mut self.store {
+                    store.fail_next_write();
+                }
+            }
+        }
+    }
+
+    /// Puts `config` in force ([`Engine::reconfigure`]) and, with storage, snapshots at once: the
+    /// log after that snapshot is replayed under the new configuration at the next start (which
+    /// reads the same file), the log before it never is. The snapshot must be able to cover every
+    /// effect so far, so the bus publisher has to have confirmed them. On any failure the old
+    /// configuration stays and the error says why.
+    fn reconfigure(&mut self, config: Config) -> Result<(), String> {
+        if *self.engine.config() == config {
+            return Ok(());
+        }
+        if self.store.is_some() && !self.outbox.as_ref().is_none_or(|o| o.caught_up(CLOSE_PATIENCE)) {
+            return Err("effects are still waiting to be published to the bus: try again".into());
+        }
+        let old = self.engine.config().clone();
+        self.engine.reconfigure(config).map_err(|e| e.to_string())?;
+        if let Some(store) = &mut self.store
+            && let Err(e) = store.snapshot_now(&self.engine)
+        {
+            self.metrics.storage_errors.inc();
+            // The same state under the configuration it came from: cannot be refused.
+            if let Err(back) = self.engine.reconfigure(old) {
+                tracing::error!(shard = self.index, error = %back, "could not return to the old configuration");
+            }
+            return Err(format!("cannot store the snapshot that marks the change: {e}"));
+        }
+        Ok(())
     }
 
     fn storage_duties(&mut self) {
@@ -263,9 +306,9 @@ impl Worker {
     }
 
     /// Takes `first` and every event already waiting behind it (up to `MAX_BATCH`, stopping at a
-    /// query, which is returned to run after the batch), logs them, commits once, then applies
+    /// query or any other command, which is returned to run after the batch), logs them, commits once, then applies
     /// and answers them in order.
-    fn batch(&mut self, first: Arrival) -> Option<Job> {
+    fn batch(&mut self, first: Arrival) -> Option<Command> {
         let wall = self.clock.now_ms();
         let mut clock = self.engine.now();
         let mut batch: Vec<Pending> = Vec::new();
@@ -287,13 +330,8 @@ impl Worker {
                 Ok(Command::Apply { event, at, event_id, reply }) => {
                     next = Some(Arrival { event, at, event_id, reply })
                 }
-                Ok(Command::Query(job)) => query = Some(job),
-                #[cfg(feature = "fault-injection")]
-                Ok(Command::FailNextWrite) => {
-                    if let Some(store) = &mut self.store {
-                        store.fail_next_write();
-                    }
-                }
+                // Anything else waits until the batch is answered, keeping arrival order.
+                Ok(other) => query = Some(other),
                 Err(_) => {}
             }
         }

@@ -336,6 +336,25 @@ impl Store {
         }
     }
 
+    /// Writes a snapshot of `engine` now, waiting for it to be durable, and trims what it covers
+    /// (a change of configuration: the log before it must never be replayed under the new one).
+    pub fn snapshot_now(&mut self, engine: &Engine) -> Result<(), WalError> {
+        self.wal.write()?;
+        self.wal.sync()?;
+        self.last_write = None;
+        if let Some((_, job)) = self.job.take() {
+            let _ = job.join();
+        }
+        let seq = self.wal.next_seq() - 1;
+        let state = ShardState { engine: engine.snapshot(), seen: self.seen.export() };
+        switchboard_wal::write_snapshot(&self.dir, seq, &encode(&state))?;
+        self.logged_since_snapshot = 0;
+        self.last_snapshot = Instant::now();
+        self.wal.remove_through(seq)?;
+        switchboard_wal::remove_snapshots_before(&self.dir, seq)?;
+        Ok(())
+    }
+
     /// Makes the next log write fail (tests).
     #[cfg(feature = "fault-injection")]
     pub fn fail_next_write(&mut self) {

@@ -353,3 +353,39 @@ async fn a_repeat_arriving_with_its_original_waits_for_the_original_to_be_durabl
     assert!(repeat.wait().await.unwrap().duplicate);
     rt.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_configuration_changed_live_is_what_a_crash_image_recovers_under() {
+    let dir = Dir::new("reconfigure");
+    let image = Dir::new("reconfigure-image");
+    let clock = Arc::new(ManualClock(AtomicU64::new(T0)));
+    let rt = start(&dir.0, 2, &clock);
+    busy_day(&rt).await;
+    let mut auto = Config::default();
+    Arc::make_mut(&mut auto.defaults).channels[0].mode = switchboard_core::AssignmentMode::Auto;
+
+    // A configuration the state does not fit is refused whole; the old one stays.
+    let mut other_channels = auto.clone();
+    other_channels.channels.reverse();
+    let err = rt.reconfigure(other_channels).await.unwrap_err();
+    assert!(err.to_string().contains("the channels cannot change"), "{err}");
+    assert_eq!(*rt.config(), Config::default());
+
+    assert!(rt.reconfigure(auto.clone()).await.unwrap(), "changed");
+    assert!(!rt.reconfigure(auto.clone()).await.unwrap(), "the same again changes nothing");
+    // Messaging is now assigned without an offer.
+    rt.ingest(agent("acme", "a2"), None, None).await.unwrap();
+    let applied = rt.ingest(online("acme", "a2"), None, None).await.unwrap();
+    let kinds: Vec<&str> = applied.effects.iter().map(|e| e.kind.type_name()).collect();
+    assert!(kinds.contains(&"assigned") && !kinds.contains(&"offered"), "{kinds:?}");
+    let before = state(&rt).await;
+
+    // Crashed now: the snapshot taken at the change holds everything before it, so only the two
+    // events after it are replayed, under the new configuration.
+    copy_dir(&dir.0, &image.0);
+    let recovered = Runtime::start_with_clock(auto, options(&image.0, 2), clock.clone()).expect("starts");
+    assert_eq!(state(&recovered).await, before);
+    assert_eq!(recovered.metrics().recovery_replayed.get(), 2);
+    recovered.shutdown();
+    rt.shutdown();
+}

@@ -17,10 +17,12 @@
 //! [`Daemon::reload_security`] reads the tokens file and the TLS files again.
 
 mod http;
+mod reload;
 mod security;
 mod service;
 mod tls;
 
+pub use reload::{ReloadReport, Reloader};
 pub use service::{RouterService, ServiceLimits};
 
 use futures_util::StreamExt;
@@ -78,7 +80,7 @@ pub struct Daemon {
     health: tonic_health::server::HealthReporter,
     servers: JoinSet<()>,
     grace: Duration,
-    security: Arc<Security>,
+    reloader: Reloader,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -120,6 +122,11 @@ impl Daemon {
     /// Starts the runtime and every listener. The security settings are checked and their files
     /// read first, so that a refusal costs no recovery.
     pub async fn start(settings: &Settings) -> Result<Daemon, StartError> {
+        Self::start_from(settings, None).await
+    }
+
+    /// Like [`Daemon::start`], for settings read from the file `source`: a reload reads it again.
+    pub async fn start_from(settings: &Settings, source: Option<PathBuf>) -> Result<Daemon, StartError> {
         check_exposure(settings)?;
         let security = Arc::new(Security::load(&settings.security).map_err(StartError::Security)?);
         log_security(settings, &security);
@@ -137,7 +144,8 @@ impl Daemon {
                     .then_some(OUTBOX_BATCHES),
             },
         )?;
-        match Self::serve(runtime.clone(), settings, security).await {
+        let reloader = Reloader::new(source, settings.clone(), runtime.clone(), security.clone());
+        match Self::serve(runtime.clone(), settings, security, reloader).await {
             Ok(daemon) => Ok(daemon),
             Err(e) => {
                 runtime.shutdown();
@@ -150,6 +158,7 @@ impl Daemon {
         runtime: Runtime,
         settings: &Settings,
         security: Arc<Security>,
+        reloader: Reloader,
     ) -> Result<Daemon, StartError> {
         let server = &settings.server;
         let bind = |what: &'static str, addr: SocketAddr| async move {
@@ -181,8 +190,9 @@ impl Daemon {
             max_queue_listing: settings.limits.max_queue_listing,
         };
         let max_message = settings.limits.max_message_bytes;
-        let service =
-            RouterService::new(runtime.clone(), limits, shutdown_rx.clone()).with_security(security.clone());
+        let service = RouterService::new(runtime.clone(), limits, shutdown_rx.clone())
+            .with_security(security.clone())
+            .with_reloader(reloader.clone());
         let router = |service: RouterService, trusted: bool| {
             let server = RouterServer::new(service)
                 .max_decoding_message_size(max_message)
@@ -294,21 +304,13 @@ impl Daemon {
             health,
             servers,
             grace: Duration::from_millis(server.shutdown_grace_ms),
-            security,
+            reloader,
         })
     }
 
-    /// Reads the tokens file and the TLS files named at start again (on SIGHUP, say). Everything
-    /// is put in force, or, when a file does not read, nothing changes and the error names it.
-    /// New calls use the new tokens at once; TLS files apply to connections accepted from now on.
-    pub fn reload_security(&self) -> Result<(), String> {
-        self.security_reloader().reload()
-    }
-
-    /// A handle that reloads the security files like [`Daemon::reload_security`], for a task
-    /// that outlives the borrow of the daemon (a signal handler).
-    pub fn security_reloader(&self) -> SecurityReloader {
-        SecurityReloader { security: self.security.clone() }
+    /// Reloads the configuration like SIGHUP does (see [`Reloader`]).
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
     }
 
     /// The address gRPC listens on (the real port when 0 was configured).
@@ -326,11 +328,34 @@ impl Daemon {
         &self.runtime
     }
 
-    /// Serves until SIGTERM or SIGINT, then shuts down gracefully.
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully; reloads on SIGHUP.
     pub async fn run_until_signal(self) {
-        wait_for_signal().await;
+        self.wait_for_signal().await;
         tracing::info!("signal received: shutting down");
         self.shutdown().await;
+    }
+
+    /// Returns at SIGTERM or SIGINT; on SIGHUP meanwhile, reloads the configuration (see
+    /// [`Reloader::reload`]; the outcome is logged, and a refusal keeps the daemon as it was).
+    pub async fn wait_for_signal(&self) {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+        {
+            (Ok(mut term), Ok(mut int), Ok(mut hup)) => loop {
+                tokio::select! {
+                    _ = term.recv() => return,
+                    _ = int.recv() => return,
+                    _ = hup.recv() => {
+                        tracing::info!("SIGHUP: reloading the configuration");
+                        let _ = self.reloader.reload().await;
+                    }
+                }
+            },
+            // Without signal handlers (not expected on Unix), Ctrl-C is still honoured.
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
     }
 
     /// Stops gracefully: not ready, streams closed, listeners closed, in-flight calls finished (up to
@@ -354,34 +379,6 @@ impl Daemon {
             let _ = std::fs::remove_file(path);
         }
         tracing::info!("switchboard stopped");
-    }
-}
-
-/// Reloads the tokens file and the TLS files of a running daemon ([`Daemon::security_reloader`]).
-#[derive(Clone)]
-pub struct SecurityReloader {
-    security: Arc<Security>,
-}
-
-impl std::fmt::Debug for SecurityReloader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecurityReloader").finish_non_exhaustive()
-    }
-}
-
-impl SecurityReloader {
-    /// See [`Daemon::reload_security`]; the outcome is logged too.
-    pub fn reload(&self) -> Result<(), String> {
-        let result = self.security.reload();
-        match &result {
-            Ok(()) => tracing::info!(
-                tokens = self.security.token_count(),
-                tls = self.security.tls.is_some(),
-                "security files reloaded"
-            ),
-            Err(e) => tracing::error!(error = %e, "security files not reloaded: the ones in use are kept"),
-        }
-        result
     }
 }
 
@@ -460,22 +457,6 @@ fn bind_unix(path: &std::path::Path) -> Result<tokio::net::UnixListener, StartEr
         std::fs::remove_file(path).map_err(err)?;
     }
     tokio::net::UnixListener::bind(path).map_err(err)
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => {
-            // Without signal handlers (should not happen on Unix), Ctrl-C is still honoured.
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
 
 #[cfg(test)]

@@ -38,6 +38,12 @@ pub(crate) struct Security {
     pub(crate) metrics: SecurityMetrics,
 }
 
+/// The security files as read by [`Security::prepare`], not yet in force.
+pub(crate) struct Files {
+    tokens: Option<TokenTable>,
+    tls: Option<crate::tls::Configs>,
+}
+
 /// The tokens of one reading of the tokens file.
 #[derive(Default)]
 struct TokenTable {
@@ -117,29 +123,32 @@ impl Security {
         Ok(Some(TokenTable { by_hash }))
     }
 
-    /// Reads the tokens file and the TLS files again. Either everything read is put in force, or,
-    /// when anything fails to read, nothing changes and the error says what failed.
-    pub(crate) fn reload(&self) -> Result<(), String> {
-        let result = (|| {
-            let tokens = self.read_tokens();
-            let tls = self.tls.as_ref().map(|t| t.read()).transpose();
-            let (tokens, tls) = match (tokens, tls) {
-                (Ok(tokens), Ok(tls)) => (tokens, tls),
-                (Err(a), Err(b)) => return Err(format!("{a}; {b}")),
-                (Err(e), _) | (_, Err(e)) => return Err(e),
-            };
-            if let Some(table) = tokens {
-                self.metrics.tokens.set(table.by_hash.len() as i64);
-                self.tokens.store(Arc::new(table));
-            }
-            if let (Some(t), Some(configs)) = (&self.tls, tls) {
-                t.install(configs);
-            }
-            Ok(())
-        })();
-        let label = if result.is_ok() { "ok" } else { "error" };
-        self.metrics.reloads.with_label_values(&[label]).inc();
-        result
+    /// Reads the tokens file and the TLS files again, putting nothing in force yet: a reload
+    /// reads everything first, so that an error changes nothing.
+    pub(crate) fn prepare(&self) -> Result<Files, String> {
+        let tokens = self.read_tokens();
+        let tls = self.tls.as_ref().map(|t| t.read()).transpose();
+        match (tokens, tls) {
+            (Ok(tokens), Ok(tls)) => Ok(Files { tokens, tls }),
+            (Err(a), Err(b)) => Err(format!("{a}; {b}")),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        }
+    }
+
+    /// Puts what [`Security::prepare`] read in force.
+    pub(crate) fn install(&self, files: Files) {
+        if let Some(table) = files.tokens {
+            self.metrics.tokens.set(table.by_hash.len() as i64);
+            self.tokens.store(Arc::new(table));
+        }
+        if let (Some(t), Some(configs)) = (&self.tls, files.tls) {
+            t.install(configs);
+        }
+    }
+
+    /// Counts a reload of the security files by its outcome.
+    pub(crate) fn count_reload(&self, ok: bool) {
+        self.metrics.reloads.with_label_values(&[if ok { "ok" } else { "error" }]).inc();
     }
 
     /// The token an `authorization` value presents. `None` when no tokens are configured.

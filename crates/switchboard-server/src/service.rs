@@ -50,6 +50,8 @@ pub struct RouterService {
     watchers: Arc<AtomicUsize>,
     shutdown: watch::Receiver<bool>,
     security: Arc<Security>,
+    /// How `Reload` reloads; `None` when the service runs outside a daemon.
+    reloader: Option<crate::Reloader>,
 }
 
 /// Admits calls before their message is read: the connection's rate limit, the caller's token
@@ -93,7 +95,13 @@ impl RouterService {
             watchers: Arc::new(AtomicUsize::new(0)),
             shutdown,
             security: Arc::new(Security::open()),
+            reloader: None,
         }
+    }
+
+    /// The same service, answering `Reload` with `reloader`.
+    pub(crate) fn with_reloader(self, reloader: crate::Reloader) -> Self {
+        RouterService { reloader: Some(reloader), ..self }
     }
 
     /// The same service under `security`.
@@ -505,6 +513,27 @@ impl v1::router_server::Router for RouterService {
         }
         .await;
         self.observe("ListAccounts", started, &result);
+        result.map(Response::new)
+    }
+
+    async fn reload(&self, request: Request<v1::ReloadRequest>) -> Result<Response<v1::ReloadReply>, Status> {
+        let started = Instant::now();
+        let caller = self.admit(&request, Role::Admin);
+        let result = async {
+            caller?.every_account("a reload").inspect_err(|_| self.security.denied("account"))?;
+            let reloader = self.reloader.as_ref().ok_or_else(|| {
+                Status::unimplemented("this service runs outside a daemon: nothing to reload")
+            })?;
+            let report = reloader.reload().await.map_err(Status::failed_precondition)?;
+            Ok(v1::ReloadReply {
+                source: report.source.map(|p| p.display().to_string()).unwrap_or_default(),
+                engine_changed: report.engine_changed,
+                tokens: report.tokens as u32,
+                restart_needed: report.restart_needed.iter().map(|s| s.to_string()).collect(),
+            })
+        }
+        .await;
+        self.observe("Reload", started, &result);
         result.map(Response::new)
     }
 }

@@ -487,7 +487,7 @@ async fn a_reload_removes_and_expires_tokens_and_a_bad_file_keeps_the_old_ones()
             Tok("prometheus", METRICS, &["*"], &["metrics"], None),
         ]),
     );
-    daemon.reload_security().unwrap();
+    daemon.reloader().reload().await.unwrap();
     let (code, text) =
         code_and_message(acme.list_agents(v1::ListAgentsRequest { account: "acme".into() }).await);
     assert_eq!((code, text.as_str()), (Code::Unauthenticated, "unknown token"));
@@ -500,7 +500,7 @@ async fn a_reload_removes_and_expires_tokens_and_a_bad_file_keeps_the_old_ones()
         "tokens.toml",
         "[[token]]\nname = \"x\"\nsha256 = \"nope\"\naccounts = [\"*\"]\nroles = [\"admin\"]\n",
     );
-    let err = daemon.security_reloader().reload().unwrap_err();
+    let err = daemon.reloader().reload().await.unwrap_err();
     assert!(
         err.starts_with("security.tokens_file: ") && err.contains("tokens.toml: token[0].sha256"),
         "{err}"
@@ -509,14 +509,14 @@ async fn a_reload_removes_and_expires_tokens_and_a_bad_file_keeps_the_old_ones()
         code_and_message(acme.list_agents(v1::ListAgentsRequest { account: "acme".into() }).await);
     assert_eq!(code, Code::Unauthenticated);
     std::fs::remove_file(dir.0.join("tokens.toml")).unwrap();
-    let err = daemon.reload_security().unwrap_err();
+    let err = daemon.reloader().reload().await.unwrap_err();
     assert!(err.contains("cannot read the file"), "{err}");
     let (code, _) = http_get(&daemon, "/metrics", Some(METRICS)).await;
     assert_eq!(code, 200, "the tokens in force were kept");
 
     // Back again.
     dir.write("tokens.toml", &standard_tokens());
-    daemon.reload_security().unwrap();
+    daemon.reloader().reload().await.unwrap();
     let agents = acme.list_agents(v1::ListAgentsRequest { account: "acme".into() }).await.unwrap();
     assert_eq!(agents.into_inner().agents.len(), 1);
     let (_, text) = http_get(&daemon, "/metrics", Some(METRICS)).await;
@@ -656,12 +656,12 @@ async fn tls_on_both_listeners_and_a_plaintext_client_is_refused_cleanly() {
     // New certificate files are used for new connections after a reload; bad ones are refused and
     // the old ones kept.
     std::fs::write(dir.0.join("server.key"), "not a key").unwrap();
-    let err = daemon.reload_security().unwrap_err();
+    let err = daemon.reloader().reload().await.unwrap_err();
     assert!(err.starts_with("security.tls.key_file: ") && err.contains("server.key"), "{err}");
     assert!(tls_channel(&daemon, &pki, None).await.is_ok());
     let other = Pki::new();
     other.configure(&dir, &mut s, false);
-    daemon.reload_security().unwrap();
+    daemon.reloader().reload().await.unwrap();
     assert!(tls_channel(&daemon, &pki, None).await.is_err(), "the old certificate is gone");
     let fresh = tls_channel(&daemon, &other, None).await.unwrap();
     client(&fresh, Some(ACME)).list_agents(v1::ListAgentsRequest { account: "acme".into() }).await.unwrap();
@@ -976,5 +976,92 @@ async fn oversize_and_malformed_input_is_refused_and_changes_nothing() {
     let (_, text) = http_get(&daemon, "/metrics", Some(METRICS)).await;
     assert_eq!(metric(&text, "switchboard_grpc_refused_messages_total{reason=\"too_large\"}"), 1.0, "{text}");
     assert_eq!(metric(&text, "switchboard_grpc_refused_messages_total{reason=\"malformed\"}"), 1.0, "{text}");
+    daemon.shutdown().await;
+}
+
+// ----- reload ---------------------------------------------------------------------------------
+
+/// A daemon configuration file with the tokens in `dir` and messaging in `mode`.
+fn config_file(dir: &Dir, mode: &str) -> PathBuf {
+    let tokens = dir.0.join("tokens.toml");
+    dir.write(
+        "switchboard.toml",
+        &format!(
+            "[server]\ngrpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\nshutdown_grace_s = 2\n\n\
+             [security]\ntokens_file = {:?}\n\n[runtime]\nshards = 2\n\n[storage]\nenabled = false\n\n\
+             [channels.messaging]\nmode = {mode:?}\n",
+            tokens.display().to_string()
+        ),
+    )
+}
+
+/// The effect types an `Ingest` reply carries.
+fn effect_types(reply: v1::IngestReply) -> Vec<String> {
+    reply.effects.into_iter().map(|e| e.r#type).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reload_puts_a_new_routing_configuration_in_force_for_admins_only() {
+    let dir = Dir::new("reload-config");
+    dir.write("tokens.toml", &standard_tokens());
+    let path = config_file(&dir, "offer");
+    let settings = switchboard_config::load(&path).unwrap();
+    let daemon = Daemon::start_from(&settings, Some(path.clone())).await.unwrap();
+    let channel = plain_channel(&daemon).await;
+    let (mut admin, mut acme) = (client(&channel, Some(ADMIN)), client(&channel, Some(ACME)));
+    acme.ingest(agent("acme", "ana")).await.unwrap();
+    acme.ingest(online("acme", "ana")).await.unwrap();
+    let first = acme.ingest(message("acme", "c1")).await.unwrap().into_inner();
+    assert_eq!(effect_types(first), ["ticket_created", "offered"], "offer mode");
+
+    // Only an admin of every account may reload.
+    let (code, text) = code_and_message(acme.reload(v1::ReloadRequest {}).await);
+    assert_eq!(
+        (code, text.as_str()),
+        (Code::PermissionDenied, "token 'acme-app' lacks the role 'admin' (it has: ingest, read)")
+    );
+
+    // Messaging switched to auto: the next ticket is assigned without an offer; c1's offer stays.
+    config_file(&dir, "auto");
+    let reply = admin.reload(v1::ReloadRequest {}).await.unwrap().into_inner();
+    assert_eq!(
+        reply,
+        v1::ReloadReply {
+            source: path.display().to_string(),
+            engine_changed: true,
+            tokens: 6,
+            restart_needed: vec![]
+        }
+    );
+    acme.ingest(agent("acme", "bob")).await.unwrap();
+    let second = acme.ingest(online("acme", "bob")).await.unwrap().into_inner();
+    assert_eq!(effect_types(second), Vec::<String>::new(), "nothing waits");
+    let third = acme.ingest(message("acme", "c2")).await.unwrap().into_inner();
+    assert_eq!(effect_types(third), ["ticket_created", "assigned", "status_changed"], "auto mode");
+    let c1 = acme
+        .get_ticket(v1::GetTicketRequest { account: "acme".into(), ticket: "c1#1".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(c1.offered_to.as_deref(), Some("ana"), "the offer made before stays");
+
+    // An invalid file is refused with its reason; the configuration in force stays.
+    dir.write("switchboard.toml", "[channels.messaging]\nmode = \"sometimes\"\n");
+    let (code, text) = code_and_message(admin.reload(v1::ReloadRequest {}).await);
+    assert_eq!(code, Code::FailedPrecondition);
+    assert!(text.contains("switchboard.toml") && text.contains("mode"), "{text}");
+    // So is one the running state does not fit, and one that changes a section needing a restart
+    // is applied for the rest and says so.
+    let channels_changed = std::fs::read_to_string(config_file(&dir, "auto")).unwrap()
+        + "\n[channels.video]\nmode = \"offer\"\n";
+    dir.write("switchboard.toml", &channels_changed);
+    let (code, text) = code_and_message(admin.reload(v1::ReloadRequest {}).await);
+    assert_eq!(code, Code::FailedPrecondition);
+    assert!(text.contains("the channels cannot change while running"), "{text}");
+    let restart =
+        std::fs::read_to_string(config_file(&dir, "offer")).unwrap().replace("shards = 2", "shards = 3");
+    dir.write("switchboard.toml", &restart);
+    let reply = admin.reload(v1::ReloadRequest {}).await.unwrap().into_inner();
+    assert_eq!((reply.engine_changed, reply.restart_needed), (true, vec!["runtime".to_owned()]));
     daemon.shutdown().await;
 }

@@ -23,7 +23,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
     runtime.block_on(async {
-        let daemon = Daemon::start(&settings).await?;
+        let daemon = Daemon::start_from(&settings, args.config.clone()).await?;
         let mut bus = None;
         if settings.bus.nats.enabled {
             match Bus::start(daemon.runtime().clone(), &settings.bus.nats).await {
@@ -34,7 +34,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 }
             }
         }
-        wait_for_signal().await;
+        daemon.wait_for_signal().await;
         tracing::info!("signal received: shutting down");
         // The bus first stops taking events (those taken are acknowledged), the daemon then
         // drains, and the bus publishes the last effects.
@@ -48,23 +48,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// Waits for SIGTERM or SIGINT.
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        // Without signal handlers (not expected on Unix), Ctrl-C is still honoured.
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
 
 /// Structured logs on stderr: human text or JSON lines; `RUST_LOG` overrides the configured level.

@@ -60,6 +60,13 @@ pub enum Command {
     /// capacity of the online agents, load, offers, queued tickets by priority and the oldest wait.
     /// With `--json`, one object per account per line.
     Stats(queries::StatsArgs),
+    /// Make the daemon read its configuration file, tokens and TLS files again (as SIGHUP does).
+    ///
+    /// Routing settings (styles, rules, modes, timeouts, statuses, assignment method) apply to what
+    /// happens next; sections that need a restart are listed. An invalid file is refused with the
+    /// reason (exit status 2) and the daemon keeps the configuration in force. Needs an admin
+    /// token for every account when the daemon asks for tokens.
+    Reload(queries::ReloadArgs),
 }
 
 impl Command {
@@ -71,6 +78,7 @@ impl Command {
             Command::Ticket(_) => "ticket",
             Command::Watch(_) => "watch",
             Command::Stats(_) => "stats",
+            Command::Reload(_) => "reload",
         }
     }
 }
@@ -90,6 +98,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
             Command::Ticket(args) => queries::ticket(args).await,
             Command::Watch(args) => watch::run(args).await,
             Command::Stats(args) => queries::stats(args).await,
+            Command::Reload(args) => queries::reload(args).await,
         }
     });
     // `send` reads its input on a blocking thread that may be parked in a read of a terminal after

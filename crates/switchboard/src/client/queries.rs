@@ -1,4 +1,4 @@
-//! `switchboard agents`, `queue`, `ticket` and `stats`: one query each, as a table or as JSON.
+//! `switchboard agents`, `queue`, `ticket`, `stats` and `reload`: one call each, as text or as JSON.
 //!
 //! The JSON keeps the API's field names and raw values (milliseconds, 0-based positions), with
 //! `null` for absent fields, so scripts see the same keys every time.
@@ -55,6 +55,44 @@ pub struct StatsArgs {
     account: Option<String>,
     #[command(flatten)]
     conn: Conn,
+}
+
+/// Arguments of `switchboard reload`.
+#[derive(clap::Args)]
+pub struct ReloadArgs {
+    #[command(flatten)]
+    conn: Conn,
+}
+
+/// `switchboard reload`: `Reload`, and what it did.
+pub(super) async fn reload(args: ReloadArgs) -> Result<ExitCode, Failure> {
+    let mut client = args.conn.connect().await?;
+    let r = client.reload(v1::ReloadRequest {}).await?.into_inner();
+    if args.conn.json {
+        print_json(&json!({
+            "source": r.source,
+            "engine_changed": r.engine_changed,
+            "tokens": r.tokens,
+            "restart_needed": r.restart_needed,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let source = if r.source.is_empty() { "the embedded default".to_owned() } else { r.source };
+    let routing = if r.engine_changed { "changed" } else { "unchanged" };
+    let mut text = format!(
+        "reloaded {source}: routing settings {routing}, {} API tokens
+",
+        r.tokens
+    );
+    if !r.restart_needed.is_empty() {
+        text += &format!(
+            "changed but applied only after a restart: {}
+",
+            r.restart_needed.join(", ")
+        );
+    }
+    print(&text)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `switchboard agents`: `ListAgents` as a table with a column per channel.
