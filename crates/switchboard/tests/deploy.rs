@@ -5,7 +5,9 @@
 //!   `switchboard serve` that has been fed events, so that the rules and panels select real series
 //!   (histograms by their `_bucket`, `_sum` and `_count` series, exactly as the queries write them).
 //! - `/healthz` and `/readyz`, which the probes and the HEALTHCHECK use, answer 200.
-//! - Every configuration file shipped in `deploy/` is accepted by the configuration loader.
+//! - Every configuration file shipped in `deploy/` (the Kubernetes ConfigMap's included) loads in
+//!   full with the configuration loader, and the daemon would start with it (TLS and tokens, or
+//!   `insecure`, wherever it listens beyond loopback).
 //!
 //! Some metrics need what this test does not set up (a NATS server for the bus metrics, a reload,
 //! TLS): they are checked against the sources instead (see [`NOT_IN_SCRAPE`]).
@@ -31,29 +33,21 @@ fn read(rel: &str) -> String {
 }
 
 /// Metric names that `deploy/` uses although this test's daemon (no NATS server, no TLS, no reload)
-/// does not export them: `(name, why, feature)`. A used name missing from the scrape must be listed
-/// here, and must then appear as a string literal in the crates' sources, so that a renamed or
-/// misspelt metric still fails. `feature` is a literal whose presence in the sources shows that the
-/// feature has landed; until it has (the bus and `[security]` were being built alongside these
-/// files), a listed name absent from the sources is only reported. Tighten this list as the
-/// features land: a name the daemon exports without help does not belong here.
-const NOT_IN_SCRAPE: &[(&str, &str, &str)] = &[
-    ("switchboard_bus_connected", "only with [bus.nats] enabled", BUS),
-    ("switchboard_bus_consumer_pending", "only with [bus.nats] enabled", BUS),
-    ("switchboard_bus_in_flight", "only with [bus.nats] enabled", BUS),
-    ("switchboard_bus_messages_total", "only with [bus.nats] enabled", BUS),
-    ("switchboard_bus_publish_failures_total", "only with [bus.nats] enabled", BUS),
-    ("switchboard_bus_effects_published_total", "only with [bus.nats] enabled", BUS),
-    ("switchboard_bus_effects_duplicate_total", "only with [bus.nats] enabled", BUS),
-    ("switchboard_bus_effects_unpublished", "only with [bus.nats] enabled", BUS),
-    ("switchboard_security_reloads_total", "no series before the first reload", SECURITY),
-    ("switchboard_tls_handshake_failures_total", "no series before a failed TLS handshake", SECURITY),
+/// does not export them: `(name, why)`. A used name missing from the scrape must be listed here,
+/// and must then appear as a string literal in the crates' sources, so that a renamed or misspelt
+/// metric still fails. A name the daemon exports without help does not belong here.
+const NOT_IN_SCRAPE: &[(&str, &str)] = &[
+    ("switchboard_bus_connected", "only with [bus.nats] enabled"),
+    ("switchboard_bus_consumer_pending", "only with [bus.nats] enabled"),
+    ("switchboard_bus_in_flight", "only with [bus.nats] enabled"),
+    ("switchboard_bus_messages_total", "only with [bus.nats] enabled"),
+    ("switchboard_bus_publish_failures_total", "only with [bus.nats] enabled"),
+    ("switchboard_bus_effects_published_total", "only with [bus.nats] enabled"),
+    ("switchboard_bus_effects_duplicate_total", "only with [bus.nats] enabled"),
+    ("switchboard_bus_effects_unpublished", "only with [bus.nats] enabled"),
+    ("switchboard_security_reloads_total", "no series before the first reload"),
+    ("switchboard_tls_handshake_failures_total", "no series before a failed TLS handshake"),
 ];
-
-/// In the sources once the bus defines its metrics.
-const BUS: &str = "\"switchboard_bus_";
-/// In the sources once `[security]` defines its metrics.
-const SECURITY: &str = "\"switchboard_auth_failures_total\"";
 
 // ---------------------------------------------------------------------------------------------
 // Finding metric names in PromQL.
@@ -402,28 +396,22 @@ fn every_metric_in_the_alerts_and_the_dashboard_is_exported() {
         let literal = format!("\"{name}\"");
         sources.iter().find(|(_, text)| text.contains(&literal)).map(|(p, _)| p.clone())
     };
-    let landed = |feature: &str| sources.iter().any(|(_, text)| text.contains(feature));
     let mut missing = Vec::new();
-    let mut pending = Vec::new();
     for (name, places) in &used {
         if exported.contains(name) {
             continue;
         }
         let places = places.iter().cloned().collect::<Vec<_>>().join(", ");
-        let Some(&(_, why, feature)) = NOT_IN_SCRAPE.iter().find(|(n, ..)| n == name) else {
+        let Some(&(_, why)) = NOT_IN_SCRAPE.iter().find(|(n, _)| n == name) else {
             missing.push(format!("{name} (used in {places})"));
             continue;
         };
-        if let Some(file) = defined_in_source(name) {
-            eprintln!("{name}: not in the scrape ({why}); defined in {}", file.display());
-        } else if landed(feature) {
-            missing.push(format!("{name} (used in {places}; {why}, but defined nowhere in crates/*/src)"));
-        } else {
-            pending.push(name.clone());
+        match defined_in_source(name) {
+            Some(file) => eprintln!("{name}: not in the scrape ({why}); defined in {}", file.display()),
+            None => {
+                missing.push(format!("{name} (used in {places}; {why}, but defined nowhere in crates/*/src)"))
+            }
         }
-    }
-    if !pending.is_empty() {
-        eprintln!("NOTE: metrics used by deploy/ whose feature has not landed yet: {}", pending.join(", "));
     }
     assert!(
         missing.is_empty(),
@@ -431,10 +419,14 @@ fn every_metric_in_the_alerts_and_the_dashboard_is_exported() {
         missing.join("\n  "),
         exported.iter().filter(|n| n.starts_with("switchboard_")).cloned().collect::<Vec<_>>().join("\n  ")
     );
-    for (name, ..) in NOT_IN_SCRAPE {
+    for (name, _) in NOT_IN_SCRAPE {
         assert!(
             used.contains_key(*name),
             "{name} is in NOT_IN_SCRAPE but deploy/ does not use it: remove it"
+        );
+        assert!(
+            !exported.contains(*name),
+            "{name} is in NOT_IN_SCRAPE but the daemon exports it without help: remove it"
         );
     }
 }
@@ -442,74 +434,161 @@ fn every_metric_in_the_alerts_and_the_dashboard_is_exported() {
 // ---------------------------------------------------------------------------------------------
 // The configuration files.
 
-/// The TOML of the Kubernetes ConfigMap (`switchboard.toml: |` block).
-fn configmap_toml() -> String {
-    let yaml = read("deploy/kubernetes/configmap.yaml");
-    let mut lines = yaml.lines().skip_while(|l| l.trim() != "switchboard.toml: |");
-    let header = lines.next().expect("a switchboard.toml: | block in configmap.yaml");
-    let indent = header.len() - header.trim_start().len();
-    let mut toml = String::new();
+/// The text of a literal block (`key: |`) in a YAML file, without its indentation: the
+/// `switchboard.toml` of the ConfigMap, the `tokens.toml` of the example Secret. (The test has no
+/// YAML parser; these blocks are plain literal blocks, which `.ci/deploy-check` parses as YAML.)
+fn yaml_block(rel: &str, key: &str) -> String {
+    let yaml = read(rel);
+    let header = format!("{key}: |");
+    let mut lines = yaml.lines().skip_while(|l| l.trim() != header);
+    let head = lines.next().unwrap_or_else(|| panic!("no `{header}` block in {rel}"));
+    let outer = head.len() - head.trim_start().len();
+    let mut block: Vec<&str> = Vec::new();
     for l in lines {
-        if !l.trim().is_empty() && l.len() - l.trim_start().len() <= indent {
+        if !l.trim().is_empty() && l.len() - l.trim_start().len() <= outer {
             break;
         }
-        toml.push_str(l.get(indent + 2..).unwrap_or("").trim_end());
-        toml.push('\n');
+        block.push(l);
     }
-    toml
+    let indent = block.iter().filter(|l| !l.trim().is_empty()).map(|l| l.len() - l.trim_start().len()).min();
+    let indent = indent.unwrap_or_else(|| panic!("the `{header}` block of {rel} is empty"));
+    let mut text = String::new();
+    for l in block {
+        text.push_str(l.get(indent..).unwrap_or("").trim_end());
+        text.push('\n');
+    }
+    text
 }
 
-/// `text` without its `[security]` and `[security.*]` tables.
-fn without_security(text: &str) -> String {
+/// `text` with its commented-out settings uncommented: `# [table]` and `# key = value` lines (not
+/// prose), as the systemd file tells an operator to do with its `[security]` tables to serve other
+/// machines. A misspelt key in them then fails to load too.
+fn uncomment_settings(text: &str) -> String {
+    let setting = |rest: &str| {
+        let table = rest.starts_with('[') && rest.ends_with(']') && !rest.contains(' ');
+        let key = rest.split_once(" = ").is_some_and(|(k, _)| {
+            !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        });
+        table || key
+    };
     let mut out = String::new();
-    let mut skipping = false;
     for line in text.lines() {
-        let t = line.trim();
-        if t.starts_with('[') {
-            skipping = t.starts_with("[security]") || t.starts_with("[security.");
+        match line.strip_prefix("# ") {
+            Some(rest) if setting(rest) => out.push_str(rest),
+            _ => out.push_str(line),
         }
-        if !skipping {
-            out.push_str(line);
-            out.push('\n');
-        }
+        out.push('\n');
     }
     out
 }
 
+/// Whether the daemon may listen where `settings` say: it refuses a non-loopback `grpc_addr` or
+/// `http_addr` without both TLS and a tokens file unless `security.insecure` is set. That check is
+/// the daemon's at start (`check_exposure` in switchboard-server), not the loader's, so it is
+/// repeated here.
+fn exposure_refused(settings: &switchboard_config::Settings) -> Option<String> {
+    let sec = &settings.security;
+    let secured = sec.tls.is_some() && sec.tokens_file.is_some();
+    let exposed = [settings.server.grpc_addr, settings.server.http_addr]
+        .into_iter()
+        .find(|a| !a.ip().to_canonical().is_loopback());
+    match exposed {
+        Some(addr) if !secured && !sec.insecure => {
+            Some(format!("listens on {addr} without TLS and tokens and without security.insecure = true"))
+        }
+        _ => None,
+    }
+}
+
+/// Every deployment configuration loads in full: the loader rejects any unknown key, wrong type or
+/// value out of range in any section ([security] and [bus.nats] included), so a misspelt key fails
+/// here rather than at a deployment's start.
+///
+/// The files name tokens and TLS files under /etc/switchboard that do not exist on this machine.
+/// That is fine: the loader only checks the names (switchboard-config's `security.rs`: whether
+/// the files read, and whether certificates are valid, is the daemon's to find out at start and on
+/// reload; the `[bus.nats]` secrets likewise). Should the loader ever read them, this test fails
+/// with a "cannot read" error, and then needs copies of the files with the paths rewritten.
 #[test]
 fn the_shipped_deployment_configurations_load() {
-    // [security] is being added; until the loader knows it, the rest of each file is checked.
-    let knows_security = match switchboard_config::parse("[security]\ninsecure = false\n", "probe") {
-        Ok(_) => true,
-        Err(switchboard_config::ConfigError::UnknownKey { key, .. }) if key.starts_with("security") => false,
-        // Known, but the probe itself is refused for another reason: the section exists.
-        Err(_) => true,
-    };
-    if !knows_security {
-        eprintln!(
-            "NOTE: the configuration loader does not know [security] yet: those tables are not checked"
+    use switchboard_config::{Accounts, Role, Settings};
+    let load = |rel: &str| (rel.to_owned(), switchboard_config::load(&root().join(rel)));
+    let systemd = "deploy/systemd/switchboard.toml";
+    let files = [
+        load("deploy/docker/switchboard.toml"),
+        load("deploy/docker/switchboard-local.toml"),
+        load(systemd),
+        (format!("{systemd} (its commented settings uncommented)"), {
+            let text = uncomment_settings(&read(systemd));
+            assert_ne!(text, read(systemd), "{systemd}: no commented settings found");
+            switchboard_config::parse(&text, systemd)
+        }),
+        {
+            let origin = "deploy/kubernetes/configmap.yaml (switchboard.toml)";
+            let text = yaml_block("deploy/kubernetes/configmap.yaml", "switchboard.toml");
+            (origin.to_owned(), switchboard_config::parse(&text, origin))
+        },
+    ];
+    let mut loaded: Vec<(String, Settings)> = Vec::new();
+    for (origin, result) in files {
+        let settings = result.unwrap_or_else(|e| panic!("{origin} does not load: {e}"));
+        assert_eq!(
+            settings.storage.dir.to_str(),
+            Some("/var/lib/switchboard"),
+            "{origin}: the data directory"
+        );
+        assert!(settings.storage.enabled, "{origin}: storage must be on");
+        if let Some(why) = exposure_refused(&settings) {
+            panic!("{origin}: the daemon would refuse to start: it {why}");
+        }
+        let sec = &settings.security;
+        let named = sec.tokens_file.iter().chain(
+            sec.tls
+                .iter()
+                .flat_map(|t| [&t.cert_file, &t.key_file].into_iter().chain(t.client_ca_file.as_ref())),
+        );
+        for path in named {
+            assert!(
+                path.starts_with("/etc/switchboard/"),
+                "{origin}: {} is outside /etc/switchboard, where every deployment mounts its secrets",
+                path.display()
+            );
+        }
+        loaded.push((origin, settings));
+    }
+    let [docker, local, systemd, systemd_secured, kubernetes] = &loaded[..] else { unreachable!() };
+
+    // What each file is for.
+    for (origin, s) in [docker, kubernetes, systemd_secured] {
+        let sec = &s.security;
+        assert!(
+            !sec.insecure && sec.tokens_file.is_some() && sec.tls.is_some(),
+            "{origin}: must require TLS and tokens"
         );
     }
-    let files = [
-        ("deploy/docker/switchboard.toml", read("deploy/docker/switchboard.toml")),
-        ("deploy/docker/switchboard-local.toml", read("deploy/docker/switchboard-local.toml")),
-        ("deploy/systemd/switchboard.toml", read("deploy/systemd/switchboard.toml")),
-        ("deploy/kubernetes/configmap.yaml (switchboard.toml)", configmap_toml()),
-    ];
-    for (origin, text) in files {
-        let text = if knows_security { text } else { without_security(&text) };
-        match switchboard_config::parse(&text, origin) {
-            Ok(settings) => {
-                let dir = settings.storage.dir.to_string_lossy().into_owned();
-                assert_eq!(dir, "/var/lib/switchboard", "{origin}: the data directory");
-                assert!(settings.storage.enabled, "{origin}: storage must be on");
-            }
-            // A file the configuration names that does not exist on this machine (tokens, TLS): the
-            // file is right, the machine is not the deployment target.
-            Err(e) if e.to_string().contains("/etc/switchboard/") => {
-                eprintln!("NOTE: {e} (a deployment file absent here)")
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
+    assert!(local.1.security.insecure, "{}: the local demo needs insecure = true", local.0);
+    assert!(
+        systemd.1.server.grpc_addr.ip().is_loopback() && systemd.1.security.tokens_file.is_none(),
+        "{}: loopback without tokens, as shipped",
+        systemd.0
+    );
+    assert!(
+        kubernetes.1.runtime.shards > 0,
+        "{}: set [runtime] shards to the CPU request (0 counts the node's cores)",
+        kubernetes.0
+    );
+
+    // The example tokens file of the Kubernetes Secret has the shape the daemon reads, and the
+    // Prometheus token can read /metrics (role metrics, every account).
+    let origin = "deploy/kubernetes/secret.example.yaml (tokens.toml)";
+    let tokens = switchboard_config::parse_tokens(
+        &yaml_block("deploy/kubernetes/secret.example.yaml", "tokens.toml"),
+        origin,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let prometheus = tokens.tokens.iter().find(|t| t.name == "prometheus").expect("a prometheus token");
+    assert!(
+        prometheus.has_role(Role::Metrics) && prometheus.accounts == Accounts::All,
+        "{origin}: the prometheus token needs the role metrics and accounts = [\"*\"]"
+    );
 }
