@@ -58,6 +58,7 @@ impl Reloader {
     /// why. The outcome is logged.
     pub async fn reload(&self) -> Result<ReloadReport, String> {
         let result = self.try_reload().await;
+        self.security.count_reload(result.is_ok());
         match &result {
             Ok(r) => {
                 tracing::info!(
@@ -83,9 +84,7 @@ impl Reloader {
             Some(path) => switchboard_config::load(path).map_err(|e| e.to_string())?,
             None => (*self.started).clone(),
         };
-        let files = self.security.prepare();
-        self.security.count_reload(files.is_ok());
-        let files = files?;
+        let files = self.security.prepare()?;
         let engine_changed = self
             .runtime
             .reconfigure(settings.engine.clone())

@@ -146,7 +146,7 @@ impl Security {
         }
     }
 
-    /// Counts a reload of the security files by its outcome.
+    /// Counts a reload by its outcome.
     pub(crate) fn count_reload(&self, ok: bool) {
         self.metrics.reloads.with_label_values(&[if ok { "ok" } else { "error" }]).inc();
     }
@@ -420,7 +420,8 @@ impl SecurityMetrics {
         );
         let reloads = counter(
             "switchboard_security_reloads_total",
-            "Reloads of the tokens file and TLS files, by result: ok or error (the old ones kept)",
+            "Reloads (SIGHUP or the Reload RPC) of the configuration file, tokens file and TLS files, by \
+             result: ok, or error (nothing changed)",
             "result",
         );
         let refused_messages = counter(
