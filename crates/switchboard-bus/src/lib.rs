@@ -123,10 +123,10 @@ impl Bus {
     /// handed back. Call before the runtime shuts down.
     pub async fn stop_ingest(&mut self, grace: Duration) {
         let _ = self.stop.send(true);
-        if let Some(ingest) = self.ingest.take() {
-            if tokio::time::timeout(grace, ingest).await.is_err() {
-                tracing::warn!("NATS: messages still in flight after the grace period; they will come again");
-            }
+        if let Some(ingest) = self.ingest.take()
+            && tokio::time::timeout(grace, ingest).await.is_err()
+        {
+            tracing::warn!("NATS: messages still in flight after the grace period; they will come again");
         }
     }
 
@@ -135,12 +135,12 @@ impl Bus {
     /// at the next start (the runtime kept their log for it).
     pub async fn finish(mut self, grace: Duration) {
         self.stop_ingest(grace).await;
-        if let Some(publisher) = self.publisher.take() {
-            if tokio::time::timeout(grace, publisher).await.is_err() {
-                tracing::warn!(
-                    "NATS: effects still unpublished after the grace period; published at the next start"
-                );
-            }
+        if let Some(publisher) = self.publisher.take()
+            && tokio::time::timeout(grace, publisher).await.is_err()
+        {
+            tracing::warn!(
+                "NATS: effects still unpublished after the grace period; published at the next start"
+            );
         }
         // Without a server, a flush waits for a reconnection that may never come.
         match tokio::time::timeout(grace, self.client.flush()).await {

@@ -789,16 +789,16 @@ impl Account {
         self.reindex(a, ch);
         let agent = self.agent_name(a);
         self.emit(cx, t, EffectKind::Assigned { agent });
-        if let Some(reason) = reason {
-            if self.tickets[t as usize].status == TicketStatus::New {
-                self.tickets[t as usize].status = TicketStatus::Open;
-                moved(&mut self.status_counts, TicketStatus::New, TicketStatus::Open);
-                self.emit(
-                    cx,
-                    t,
-                    EffectKind::StatusChanged { from: TicketStatus::New, to: TicketStatus::Open, reason },
-                );
-            }
+        if let Some(reason) = reason
+            && self.tickets[t as usize].status == TicketStatus::New
+        {
+            self.tickets[t as usize].status = TicketStatus::Open;
+            moved(&mut self.status_counts, TicketStatus::New, TicketStatus::Open);
+            self.emit(
+                cx,
+                t,
+                EffectKind::StatusChanged { from: TicketStatus::New, to: TicketStatus::Open, reason },
+            );
         }
     }
 
@@ -935,10 +935,10 @@ impl Account {
             };
             let key = key.clone();
             direct.remove(&key);
-            if self.tickets[t as usize].bucket.is_some() {
-                if let Some(a) = self.best_agent(t) {
-                    self.route(cx, t, a);
-                }
+            if self.tickets[t as usize].bucket.is_some()
+                && let Some(a) = self.best_agent(t)
+            {
+                self.route(cx, t, a);
             }
             cursors.retain_mut(|c| {
                 if !self.available(c.agent, c.channel as usize) {

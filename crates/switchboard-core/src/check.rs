@@ -52,10 +52,10 @@ impl Account {
             } else if tk.offer_timer.is_some() {
                 return Err(format!("ticket {id} has an offer timer but no offer"));
             }
-            if let Some(a) = tk.assignee {
-                if tk.status.counts() {
-                    active[a as usize][ch].push(t);
-                }
+            if let Some(a) = tk.assignee
+                && tk.status.counts()
+            {
+                active[a as usize][ch].push(t);
             }
             if tk.bucket.is_some() {
                 queued += 1;

@@ -146,10 +146,10 @@ impl Queue {
                 continue;
             }
             let hit = bucket.tickets.range((lower, Bound::Unbounded)).next();
-            if let Some((k, &t)) = hit {
-                if best.is_none_or(|(bk, _)| k < bk) {
-                    best = Some((k, t));
-                }
+            if let Some((k, &t)) = hit
+                && best.is_none_or(|(bk, _)| k < bk)
+            {
+                best = Some((k, t));
             }
         }
         best.map(|(k, t)| (k.clone(), t))

@@ -394,21 +394,21 @@ impl Worker {
     fn admit(&mut self, arrival: Arrival, wall: Millis, clock: &mut Millis, batch: &[Pending]) -> Admitted {
         let Arrival { event, at, event_id, reply } = arrival;
         let account = event.account().unwrap_or("");
-        if let Some(at) = at {
-            if at > wall.saturating_add(self.max_future_skew_ms) {
-                self.metrics.event(account, event.type_name(), EventResult::Rejected);
-                self.metrics.rejection(account, "at_ahead");
-                let _ = reply.send(Err(IngestError::Refused(Refusal {
-                    class: ErrorClass::InvalidArgument,
-                    field: Some("at"),
-                    message: format!(
-                        "invalid field 'at': {at} is {} ms ahead of the daemon's clock (at most {} ms allowed)",
-                        at - wall,
-                        self.max_future_skew_ms
-                    ),
-                })));
-                return Admitted::Answered;
-            }
+        if let Some(at) = at
+            && at > wall.saturating_add(self.max_future_skew_ms)
+        {
+            self.metrics.event(account, event.type_name(), EventResult::Rejected);
+            self.metrics.rejection(account, "at_ahead");
+            let _ = reply.send(Err(IngestError::Refused(Refusal {
+                class: ErrorClass::InvalidArgument,
+                field: Some("at"),
+                message: format!(
+                    "invalid field 'at': {at} is {} ms ahead of the daemon's clock (at most {} ms allowed)",
+                    at - wall,
+                    self.max_future_skew_ms
+                ),
+            })));
+            return Admitted::Answered;
         }
         // Time never goes backwards: a late `at` is applied at the current time. The time logged
         // is the time applied, so a replay applies it at the same time.

@@ -235,10 +235,10 @@ impl Store {
             if !keep_effects {
                 scratch.clear();
             }
-            if engine.apply(&r.event, r.at, &mut scratch).is_ok() {
-                if let (Some(id), Some(account)) = (&r.event_id, r.event.account()) {
-                    seen.insert(account, id, r.at);
-                }
+            if engine.apply(&r.event, r.at, &mut scratch).is_ok()
+                && let (Some(id), Some(account)) = (&r.event_id, r.event.account())
+            {
+                seen.insert(account, id, r.at);
             }
             Ok(())
         })?;
@@ -298,17 +298,17 @@ impl Store {
             self.wal.sync()?;
             self.last_write = None;
         }
-        if let Some((_, job)) = &self.job {
-            if job.is_finished() {
-                let (seq, job) = self.job.take().expect("checked");
-                match job.join() {
-                    Ok(Ok(())) => {
-                        self.wal.remove_through(seq)?;
-                        switchboard_wal::remove_snapshots_before(&self.dir, seq)?;
-                    }
-                    Ok(Err(e)) => return Err(e),
-                    Err(_) => tracing::error!(dir = %self.dir.display(), "the snapshot writer panicked"),
+        if let Some((_, job)) = &self.job
+            && job.is_finished()
+        {
+            let (seq, job) = self.job.take().expect("checked");
+            match job.join() {
+                Ok(Ok(())) => {
+                    self.wal.remove_through(seq)?;
+                    switchboard_wal::remove_snapshots_before(&self.dir, seq)?;
                 }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => tracing::error!(dir = %self.dir.display(), "the snapshot writer panicked"),
             }
         }
         let due = self.logged_since_snapshot >= self.opts.snapshot_every_events

@@ -257,7 +257,7 @@ async fn watcher(
         match item {
             Ok(e) => {
                 w.effects.push(e);
-                if pause_every.is_some_and(|n| w.effects.len() % n == 0) {
+                if pause_every.is_some_and(|n| w.effects.len().is_multiple_of(n)) {
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
             }

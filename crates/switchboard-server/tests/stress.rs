@@ -263,7 +263,7 @@ async fn watcher(
                         break;
                     }
                     w.effects.push(e);
-                    if slow && w.effects.len() % 16 == 0 {
+                    if slow && w.effects.len().is_multiple_of(16) {
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     }
                 }

@@ -151,12 +151,12 @@ pub fn repair(root: &Path, apply: bool) -> Result<Vec<RepairAction>, WalError> {
                 Scan::Broken { records, offset, reason, .. } => (records, Some((offset, reason))),
             };
             let first = records.first().map(|r| r.seq);
-            if let Some(f) = first {
-                if let Some(l) = jump(last, f, covered) {
-                    aside(&path, &mut actions, &format!("seq jumps from {l} to {f}"))?;
-                    broken_before = true;
-                    continue;
-                }
+            if let Some(f) = first
+                && let Some(l) = jump(last, f, covered)
+            {
+                aside(&path, &mut actions, &format!("seq jumps from {l} to {f}"))?;
+                broken_before = true;
+                continue;
             }
             if let Some((offset, reason)) = cut {
                 actions.push(RepairAction {

@@ -273,10 +273,12 @@ async fn drained(js: &jetstream::Context, expected: u64, within: Duration) {
             c.info().await.ok().cloned()
         }
         .await;
-        if let Some(i) = &info {
-            if i.ack_floor.stream_sequence >= expected && i.num_ack_pending == 0 && i.num_pending == 0 {
-                return;
-            }
+        if let Some(i) = &info
+            && i.ack_floor.stream_sequence >= expected
+            && i.num_ack_pending == 0
+            && i.num_pending == 0
+        {
+            return;
         }
         assert!(Instant::now() < deadline, "the consumer did not drain: {info:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
