@@ -103,10 +103,10 @@ async fn ingest(runtime: &Runtime, events: &[(Millis, Event)]) -> (Duration, usi
             .await
             .expect("submitted");
         pending.push_back(p);
-        if pending.len() >= WINDOW {
-            if let Some(p) = pending.pop_front() {
-                refused += usize::from(p.wait().await.is_err());
-            }
+        if pending.len() >= WINDOW
+            && let Some(p) = pending.pop_front()
+        {
+            refused += usize::from(p.wait().await.is_err());
         }
     }
     for p in pending {

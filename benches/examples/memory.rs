@@ -155,8 +155,8 @@ fn queued_ticket(i: usize) -> Event {
             channel: "messaging".into(),
             via: "whatsapp".into(),
             priority: priority(i),
-            group: (i % 4 == 0).then(|| GROUPS[i % 8].to_string()),
-            skills: if i % 3 == 0 { vec![format!("skill-{:02}", i % SKILLS)] } else { vec![] },
+            group: i.is_multiple_of(4).then(|| GROUPS[i % 8].to_string()),
+            skills: if i.is_multiple_of(3) { vec![format!("skill-{:02}", i % SKILLS)] } else { vec![] },
             ..TicketAttrs::default()
         },
     })

@@ -715,10 +715,10 @@ impl Pacer {
         // The call's task only ends after the stream is closed, so the receiver is still there.
         let _ = b.tx.send(event);
         b.n += 1;
-        if b.n >= size {
-            if let Some(b) = open.take() {
-                close(b);
-            }
+        if b.n >= size
+            && let Some(b) = open.take()
+        {
+            close(b);
         }
     }
 }
