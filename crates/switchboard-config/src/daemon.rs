@@ -139,7 +139,7 @@ impl Default for StorageSettings {
             fsync: Fsync::Always,
             fsync_interval_ms: 10,
             segment_bytes: 64 << 20,
-            snapshot_every_events: 100_000,
+            snapshot_every_events: 1_000_000,
             snapshot_every_ms: 300_000,
             dedup_window_ms: 24 * 3600 * 1000,
             dedup_max_ids: 1_000_000,

@@ -83,7 +83,7 @@ fn the_shipped_daemon_values() {
             fsync: Fsync::Always,
             fsync_interval_ms: 10,
             segment_bytes: 64 << 20,
-            snapshot_every_events: 100_000,
+            snapshot_every_events: 1_000_000,
             snapshot_every_ms: 300_000,
             dedup_window_ms: 86_400_000,
             dedup_max_ids: 1_000_000,
@@ -96,7 +96,7 @@ fn storage_settings_are_checked() {
     let s = accepted("[storage]\nfsync = \"interval\"\nfsync_interval_ms = 50\ndir = \"/var/lib/sb\"\n");
     assert_eq!((s.storage.fsync, s.storage.fsync_interval_ms), (Fsync::Interval, 50));
     assert_eq!(s.storage.dir, std::path::PathBuf::from("/var/lib/sb"));
-    assert_eq!(s.storage.snapshot_every_events, 100_000, "the rest keeps its default");
+    assert_eq!(s.storage.snapshot_every_events, 1_000_000, "the rest keeps its default");
     for (text, message) in [
         (
             "[storage]\nfsync = \"sometimes\"",

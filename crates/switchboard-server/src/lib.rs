@@ -405,16 +405,23 @@ fn check_exposure(settings: &Settings) -> Result<(), StartError> {
             .into_iter()
             .find(|(_, addr)| !loopback(addr));
     let Some((key, addr)) = exposed else { return Ok(()) };
+    // Without tokens anyone may call; with tokens but no TLS, the tokens cross the network in
+    // cleartext for anyone on the path to read and reuse.
+    let risk = if sec.tokens_file.is_some() {
+        "tokens would cross the network in cleartext"
+    } else {
+        "anyone who can reach it could use the API"
+    };
     if sec.insecure {
         tracing::warn!(
             "INSECURE: {key} = {addr} is not a loopback address and is served with {missing}, because \
-             security.insecure = true. Anyone who can reach it can use the API."
+             security.insecure = true: {risk}."
         );
         return Ok(());
     }
     Err(StartError::Insecure(format!(
-        "{key} = {addr} is not a loopback address, and it would be served with {missing}: anyone who \
-         can reach it could use the API. Configure TLS and tokens (docs/api.md, \"Security\"), listen on 127.0.0.1, \
+        "{key} = {addr} is not a loopback address, and it would be served with {missing}: {risk}. \
+         Configure TLS and tokens (docs/api.md, \"Security\"), listen on 127.0.0.1, \
          or set security.insecure = true to serve this way anyway"
     )))
 }

@@ -62,7 +62,7 @@ impl Reloader {
         match &result {
             Ok(r) => {
                 tracing::info!(
-                    source = ?r.source,
+                    source = %r.source.as_deref().map_or("(embedded default)".into(), |p| p.display().to_string()),
                     engine_changed = r.engine_changed,
                     tokens = r.tokens,
                     "configuration reloaded"
