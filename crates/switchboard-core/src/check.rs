@@ -5,9 +5,10 @@
 //! the routing promise: after an event, no waiting ticket has an agent that could take it.
 
 use crate::account::Account;
+use crate::effect::{Effect, EffectKind};
 use crate::engine::Engine;
 use crate::state::TicketIdx;
-use crate::types::{AgentStatus, TicketStatus};
+use crate::types::{AgentStatus, StatusReason, TicketStatus};
 
 impl Engine {
     /// Recomputes every derived quantity and checks the routing invariants; the error says which
@@ -19,6 +20,51 @@ impl Engine {
         }
         if timers != self.timers.len() {
             return Err(format!("{} timers scheduled, tickets hold {timers}", self.timers.len()));
+        }
+        Ok(())
+    }
+
+    /// Checks the effects of one step (an event or an `advance`) against the state it left: every
+    /// ticket routed in it (offered, or assigned automatically) and still so at the end went to an
+    /// agent online for its channel, in its group, with its required skills, within capacity. For
+    /// tests, like [`Engine::check_invariants`].
+    pub fn check_routed(&self, out: &[Effect]) -> Result<(), String> {
+        for (i, e) in out.iter().enumerate() {
+            let routed = match &e.kind {
+                EffectKind::Offered { agent } => Some(agent),
+                EffectKind::StatusChanged { reason: StatusReason::Assigned, .. } => {
+                    match i.checked_sub(1).map(|p| &out[p].kind) {
+                        Some(EffectKind::Assigned { agent }) => Some(agent),
+                        _ => return Err(format!("automatic assignment without `assigned`: {e:?}")),
+                    }
+                }
+                _ => None,
+            };
+            let Some(agent) = routed else { continue };
+            // Only what still stands at the end of the step.
+            if out[i + 1..].iter().any(|x| x.account == e.account && x.ticket == e.ticket) {
+                continue;
+            }
+            let t = self.ticket(&e.account, &e.ticket).ok_or("a routed ticket vanished")?;
+            let a =
+                self.agent(&e.account, agent).ok_or_else(|| format!("routed to a missing agent {agent}"))?;
+            let c = a
+                .channels
+                .iter()
+                .find(|c| c.channel == t.channel)
+                .ok_or_else(|| format!("agent {agent} has no view of channel {}", t.channel))?;
+            if c.status != AgentStatus::Online {
+                return Err(format!("{} routed to {agent} who is {} on {}", t.id, c.status, t.channel));
+            }
+            if t.group.as_ref().is_some_and(|g| !a.groups.contains(g)) {
+                return Err(format!("{} routed to {agent} outside group {:?}", t.id, t.group));
+            }
+            if t.skills.iter().any(|s| !a.skills.contains(s)) {
+                return Err(format!("{} routed to {agent} lacking {:?}", t.id, t.skills));
+            }
+            if c.load > c.capacity {
+                return Err(format!("{} routed to {agent} over capacity {}/{}", t.id, c.load, c.capacity));
+            }
         }
         Ok(())
     }

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use support::render;
 use switchboard_core::config::AssignmentMethod;
 use switchboard_core::{
-    Config, CustomerMessage, Effect, EffectKind, Engine, Event, NewTicket, Priority, TicketAttrs,
-    TicketStatus, TransferTarget,
+    Config, CustomerMessage, Effect, Engine, Event, NewTicket, Priority, TicketAttrs, TicketStatus,
+    TransferTarget,
 };
 
 const ACCOUNTS: [&str; 2] = ["acme", "globex"];
@@ -128,58 +128,15 @@ fn run(method: AssignmentMethod, events: &[(u64, Event)]) -> Result<Vec<String>,
         let mut timers: Vec<Effect> = Vec::new();
         engine.advance(now, &mut timers);
         engine.check_invariants().map_err(fail)?;
-        check_routing(&engine, &timers).map_err(fail)?;
+        engine.check_routed(&timers).map_err(fail)?;
         let mut out: Vec<Effect> = Vec::new();
         let _ = engine.apply(ev, now, &mut out);
         engine.check_invariants().map_err(fail)?;
-        check_routing(&engine, &out).map_err(fail)?;
+        engine.check_routed(&out).map_err(fail)?;
         check_queue_order(&engine)?;
         all.extend(timers.iter().chain(&out).map(|e| format!("{} {}", e.at, render(e))));
     }
     Ok(all)
-}
-
-/// Every ticket whose last effect in this step routed it (offer or auto assignment) went to an
-/// agent online for its channel, with its group and required skills, within capacity.
-fn check_routing(engine: &Engine, out: &[Effect]) -> Result<(), String> {
-    let mut last: HashMap<(&str, &str), usize> = HashMap::new();
-    for (i, e) in out.iter().enumerate() {
-        last.insert((&e.account, &e.ticket), i);
-    }
-    for (i, e) in out.iter().enumerate() {
-        let routed = match &e.kind {
-            EffectKind::Offered { agent } => Some(agent),
-            EffectKind::StatusChanged { reason: switchboard_core::StatusReason::Assigned, .. } => {
-                match &out[i - 1].kind {
-                    EffectKind::Assigned { agent } => Some(agent),
-                    _ => return Err(format!("auto assignment without assigned: {e:?}")),
-                }
-            }
-            _ => None,
-        };
-        let Some(agent) = routed else { continue };
-        // Only check what still stands at the end of the step.
-        let later = out[i + 1..].iter().any(|x| x.account == e.account && x.ticket == e.ticket);
-        if later || last.get(&(&*e.account, &*e.ticket)) != Some(&i) {
-            continue;
-        }
-        let t = engine.ticket(&e.account, &e.ticket).ok_or("routed ticket vanished")?;
-        let a = engine.agent(&e.account, agent).ok_or_else(|| format!("routed to missing agent {agent}"))?;
-        let c = a.channels.iter().find(|c| c.channel == t.channel).unwrap();
-        if c.status != switchboard_core::AgentStatus::Online {
-            return Err(format!("{} routed to {agent} who is {} on {}", t.id, c.status, t.channel));
-        }
-        if t.group.as_ref().is_some_and(|g| !a.groups.contains(g)) {
-            return Err(format!("{} routed to {agent} outside group {:?}", t.id, t.group));
-        }
-        if t.skills.iter().any(|s| !a.skills.contains(s)) {
-            return Err(format!("{} routed to {agent} lacking {:?}", t.id, t.skills));
-        }
-        if c.load > c.capacity {
-            return Err(format!("{} routed to {agent} over capacity {}/{}", t.id, c.load, c.capacity));
-        }
-    }
-    Ok(())
 }
 
 /// The queue lists tickets by priority, then queue time, then id.

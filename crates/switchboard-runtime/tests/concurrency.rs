@@ -21,10 +21,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use switchboard_core::snapshot::AccountSnapshot;
 use switchboard_core::view::{AccountStats, AgentView, QueueEntry};
-use switchboard_core::{AgentStatus, Config, Effect, EffectKind, Engine, Event, Millis, StatusReason};
+use switchboard_core::{Config, Effect, Engine, Event, Millis};
 use switchboard_runtime::clock::Clock;
 use switchboard_runtime::{Applied, IngestError, Options, Runtime};
-use switchboard_sim::{SimEvent, SimParams, Simulator};
+use switchboard_sim::{Gridded, SimParams};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{Barrier, broadcast, watch};
 
@@ -70,80 +70,27 @@ fn seed() -> u64 {
     }
 }
 
-/// The events of a simulated centre, with grid times.
-struct Workload {
-    accounts: Vec<String>,
-    /// The round times, increasing.
-    times: Vec<Millis>,
-    /// Every event in generation order: (round, account, event).
-    events: Vec<(usize, usize, Event)>,
-    /// Events the generating engine refused (the simulator acted on a state the rounding changed),
-    /// left out of the workload.
-    dropped: usize,
+/// The workload: a simulated centre on the grid ([`switchboard_sim::gridded`]).
+fn workload(seed: u64) -> Gridded {
+    let params = SimParams {
+        accounts: ACCOUNTS,
+        agents_per_account: AGENTS,
+        skills: 4,
+        arrivals_per_minute: ARRIVALS_PER_MINUTE,
+        start_ms: START,
+        seed,
+        ..SimParams::default()
+    };
+    switchboard_sim::gridded(params, GRID, EVENTS, 0)
 }
 
-impl Workload {
-    /// Drives the simulator with an in-process engine (so that accepts answer real offers and replies
-    /// reach real tickets) at times rounded up to the grid. Timers due by an event's rounded time
-    /// fire, and are observed by the simulator, before the event is taken.
-    fn generate(seed: u64) -> Workload {
-        let q = |t: Millis| t.div_ceil(GRID) * GRID;
-        let mut engine = Engine::new(Config::default()).expect("the default config is valid");
-        let mut sim = Simulator::new(SimParams {
-            accounts: ACCOUNTS,
-            agents_per_account: AGENTS,
-            skills: 4,
-            arrivals_per_minute: ARRIVALS_PER_MINUTE,
-            start_ms: START,
-            seed,
-            ..SimParams::default()
-        });
-        let mut w = Workload { accounts: Vec::new(), times: Vec::new(), events: Vec::new(), dropped: 0 };
-        let mut index: HashMap<String, usize> = HashMap::new();
-        let mut effects = Vec::new();
-        while w.events.len() < EVENTS {
-            let deadline = engine.next_deadline();
-            let due = sim.peek_time();
-            if let Some(d) = deadline
-                && due.is_none_or(|t| d <= q(t))
-            {
-                effects.clear();
-                engine.advance(d, &mut effects);
-                sim.observe(&effects);
-                continue;
-            }
-            let Some(due) = due else { break };
-            let Some(SimEvent::Event { at, event }) = sim.next_due(due) else { continue };
-            let at = q(at);
-            effects.clear();
-            let applied = engine.apply(&event, at, &mut effects);
-            sim.observe(&effects);
-            if applied.is_err() {
-                w.dropped += 1;
-                continue;
-            }
-            let name = event.account().expect("simulated events name an account").to_string();
-            let next = index.len();
-            let account = *index.entry(name.clone()).or_insert(next);
-            if account == w.accounts.len() {
-                w.accounts.push(name);
-            }
-            if w.times.last() != Some(&at) {
-                w.times.push(at);
-            }
-            w.events.push((w.times.len() - 1, account, event));
-        }
-        w
+/// Each account's events with their times, in order.
+fn per_account(w: &Gridded) -> Vec<Vec<(Millis, Event)>> {
+    let mut out = vec![Vec::new(); w.accounts.len()];
+    for (round, account, event) in &w.events {
+        out[*account].push((w.times[*round], event.clone()));
     }
-
-    /// Each account's events with their times, in order.
-    fn per_account(&self) -> Vec<Vec<(Millis, Event)>> {
-        let mut out = vec![Vec::new(); self.accounts.len()];
-        for (round, account, event) in &self.events {
-            out[*account].push((self.times[*round], event.clone()));
-        }
-        out
-    }
+    out
 }
 
 /// What the runtime answered to one event.
@@ -396,43 +343,6 @@ fn recount_load(snapshot: &AccountSnapshot, agents: &[AgentView]) -> Result<(), 
     Ok(())
 }
 
-/// Every ticket that one step routed (offer, or automatic assignment) and that still stands at the
-/// end of the step went to an agent online for its channel, in its group, with its required skills,
-/// within capacity (as in the engine's property tests).
-fn check_routing(engine: &Engine, out: &[Effect]) -> Result<(), String> {
-    for (i, e) in out.iter().enumerate() {
-        let routed = match &e.kind {
-            EffectKind::Offered { agent } => Some(agent),
-            EffectKind::StatusChanged { reason: StatusReason::Assigned, .. } => match &out[i - 1].kind {
-                EffectKind::Assigned { agent } => Some(agent),
-                _ => return Err(format!("automatic assignment without `assigned`: {e:?}")),
-            },
-            _ => None,
-        };
-        let Some(agent) = routed else { continue };
-        if out[i + 1..].iter().any(|x| x.account == e.account && x.ticket == e.ticket) {
-            continue;
-        }
-        let t = engine.ticket(&e.account, &e.ticket).ok_or("a routed ticket vanished")?;
-        let a =
-            engine.agent(&e.account, agent).ok_or_else(|| format!("routed to a missing agent {agent}"))?;
-        let c = a.channels.iter().find(|c| c.channel == t.channel).expect("every channel has a view");
-        if c.status != AgentStatus::Online {
-            return Err(format!("{} routed to {agent} who is {} on {}", t.id, c.status, t.channel));
-        }
-        if t.group.as_ref().is_some_and(|g| !a.groups.contains(g)) {
-            return Err(format!("{} routed to {agent} outside group {:?}", t.id, t.group));
-        }
-        if t.skills.iter().any(|s| !a.skills.contains(s)) {
-            return Err(format!("{} routed to {agent} lacking {:?}", t.id, t.skills));
-        }
-        if c.load > c.capacity {
-            return Err(format!("{} routed to {agent} over capacity {}/{}", t.id, c.load, c.capacity));
-        }
-    }
-    Ok(())
-}
-
 /// Whether `part` is a subsequence of `whole`.
 fn is_subsequence(part: &[&Effect], whole: &[Effect]) -> bool {
     let mut it = whole.iter();
@@ -462,7 +372,7 @@ async fn concurrent_streams_give_every_account_its_sequential_result() {
     let seed = seed();
     println!("seed {seed} (SWITCHBOARD_TEST_SEED={seed} to run these streams again)");
     let started = Instant::now();
-    let work = Workload::generate(seed);
+    let work = workload(seed);
     let n_accounts = work.accounts.len();
     assert_eq!(n_accounts, ACCOUNTS, "every account has events");
     println!(
@@ -594,7 +504,7 @@ async fn concurrent_streams_give_every_account_its_sequential_result() {
     }
 
     // The ingest tasks.
-    let per_account = work.per_account();
+    let per_account = per_account(&work);
     let mut tasks: Vec<Vec<(usize, usize, usize, Event)>> = vec![Vec::new(); INGESTERS];
     let mut k = vec![0; n_accounts];
     for (round, account, event) in work.events {
@@ -688,9 +598,9 @@ async fn concurrent_streams_give_every_account_its_sequential_result() {
             let from = want.len();
             engine.advance(*at, &mut want);
             let timers = want.len();
-            let routing = check_routing(&engine, &want[from..]).and_then(|()| {
+            let routing = engine.check_routed(&want[from..]).and_then(|()| {
                 engine.apply(event, *at, &mut want).map_err(|e| format!("refused in the replay: {e}"))?;
-                check_routing(&engine, &want[timers..])
+                engine.check_routed(&want[timers..])
             });
             if let Err(e) = routing {
                 let list: String = want[from..].iter().map(|e| format!("\n    {e:?}")).collect();
@@ -704,7 +614,7 @@ async fn concurrent_streams_give_every_account_its_sequential_result() {
         // then fired there.
         let from = want.len();
         engine.advance(runtime_state.now, &mut want);
-        check_routing(&engine, &want[from..]).unwrap_or_else(|e| panic!("{name}: at the end: {e}"));
+        engine.check_routed(&want[from..]).unwrap_or_else(|e| panic!("{name}: at the end: {e}"));
         assert!(actual[a] == want, "{name}: {}", first_difference(&actual[a], &want));
         let (_, replay_state) = account_states(&engine).pop().expect("one account");
         assert_eq!(runtime_state.effects_emitted, want.len() as u64, "{name}: effects numbered");

@@ -23,12 +23,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use switchboard_config::Settings;
-use switchboard_core::{AgentStatus, Config, Effect, EffectKind, Engine, Event, Millis, StatusReason};
+use switchboard_core::{Config, Engine, Event, Millis};
 use switchboard_proto::convert;
 use switchboard_proto::v1::router_client::RouterClient;
 use switchboard_proto::v1::{self, watch_item::Item};
 use switchboard_server::Daemon;
-use switchboard_sim::{SimEvent, SimParams, Simulator};
+use switchboard_sim::{Gridded, SimParams};
 use tokio::sync::Barrier;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -61,71 +61,19 @@ fn seed() -> u64 {
     }
 }
 
-/// The events of a simulated centre, with grid times.
-struct Workload {
-    accounts: Vec<String>,
-    /// The round times, increasing, already moved into the future.
-    times: Vec<Millis>,
-    /// Every event in generation order: (round, account, event).
-    events: Vec<(usize, usize, Event)>,
-    /// Events the generating engine refused (the simulator acted on a state the rounding changed),
-    /// left out of the workload.
-    dropped: usize,
-}
-
-impl Workload {
-    /// Drives the simulator with an in-process engine at times rounded up to the grid (timers due by
-    /// an event's rounded time fire, and are observed, before the event is taken), then moves every
-    /// time forward by `shift`.
-    fn generate(seed: u64, shift: Millis) -> Workload {
-        let q = |t: Millis| t.div_ceil(GRID) * GRID;
-        let mut engine = Engine::new(Config::default()).expect("the default config is valid");
-        let mut sim = Simulator::new(SimParams {
-            accounts: ACCOUNTS,
-            agents_per_account: AGENTS,
-            skills: 4,
-            arrivals_per_minute: ARRIVALS_PER_MINUTE,
-            start_ms: SIM_START,
-            seed,
-            ..SimParams::default()
-        });
-        let mut w = Workload { accounts: Vec::new(), times: Vec::new(), events: Vec::new(), dropped: 0 };
-        let mut index: HashMap<String, usize> = HashMap::new();
-        let mut effects = Vec::new();
-        while w.events.len() < EVENTS {
-            let deadline = engine.next_deadline();
-            let due = sim.peek_time();
-            if let Some(d) = deadline
-                && due.is_none_or(|t| d <= q(t))
-            {
-                effects.clear();
-                engine.advance(d, &mut effects);
-                sim.observe(&effects);
-                continue;
-            }
-            let Some(due) = due else { break };
-            let Some(SimEvent::Event { at, event }) = sim.next_due(due) else { continue };
-            let at = q(at);
-            effects.clear();
-            let applied = engine.apply(&event, at, &mut effects);
-            sim.observe(&effects);
-            if applied.is_err() {
-                w.dropped += 1;
-                continue;
-            }
-            let name = event.account().expect("simulated events name an account").to_string();
-            let next = index.len();
-            let account = *index.entry(name.clone()).or_insert(next);
-            if account == w.accounts.len() {
-                w.accounts.push(name);
-            }
-            if w.times.last() != Some(&(at + shift)) {
-                w.times.push(at + shift);
-            }
-            w.events.push((w.times.len() - 1, account, event));
-        }
-        w
-    }
+/// The workload: a simulated centre on the grid ([`switchboard_sim::gridded`]), moved forward by
+/// `shift`.
+fn workload(seed: u64, shift: Millis) -> Gridded {
+    let params = SimParams {
+        accounts: ACCOUNTS,
+        agents_per_account: AGENTS,
+        skills: 4,
+        arrivals_per_minute: ARRIVALS_PER_MINUTE,
+        start_ms: SIM_START,
+        seed,
+        ..SimParams::default()
+    };
+    switchboard_sim::gridded(params, GRID, EVENTS, shift)
 }
 
 /// What `Ingest` answered to one event.
@@ -387,43 +335,6 @@ async fn reader(addr: String, accounts: Arc<Vec<String>>, stop: Arc<AtomicBool>,
     format!("{calls} queries ({refused} not found yet or refused as saturated)")
 }
 
-/// Every ticket that one step routed (offer, or automatic assignment) and that still stands at the
-/// end of the step went to an agent online for its channel, in its group, with its required skills,
-/// within capacity (as in the engine's property tests).
-fn check_routing(engine: &Engine, out: &[Effect]) -> Result<(), String> {
-    for (i, e) in out.iter().enumerate() {
-        let routed = match &e.kind {
-            EffectKind::Offered { agent } => Some(agent),
-            EffectKind::StatusChanged { reason: StatusReason::Assigned, .. } => match &out[i - 1].kind {
-                EffectKind::Assigned { agent } => Some(agent),
-                _ => return Err(format!("automatic assignment without `assigned`: {e:?}")),
-            },
-            _ => None,
-        };
-        let Some(agent) = routed else { continue };
-        if out[i + 1..].iter().any(|x| x.account == e.account && x.ticket == e.ticket) {
-            continue;
-        }
-        let t = engine.ticket(&e.account, &e.ticket).ok_or("a routed ticket vanished")?;
-        let a =
-            engine.agent(&e.account, agent).ok_or_else(|| format!("routed to a missing agent {agent}"))?;
-        let c = a.channels.iter().find(|c| c.channel == t.channel).expect("every channel has a view");
-        if c.status != AgentStatus::Online {
-            return Err(format!("{} routed to {agent} who is {} on {}", t.id, c.status, t.channel));
-        }
-        if t.group.as_ref().is_some_and(|g| !a.groups.contains(g)) {
-            return Err(format!("{} routed to {agent} outside group {:?}", t.id, t.group));
-        }
-        if t.skills.iter().any(|s| !a.skills.contains(s)) {
-            return Err(format!("{} routed to {agent} lacking {:?}", t.id, t.skills));
-        }
-        if c.load > c.capacity {
-            return Err(format!("{} routed to {agent} over capacity {}/{}", t.id, c.load, c.capacity));
-        }
-    }
-    Ok(())
-}
-
 /// The first difference between two effect sequences, with some context.
 fn first_difference(got: &[v1::Effect], want: &[v1::Effect]) -> String {
     let i = got.iter().zip(want).position(|(g, w)| g != w).unwrap_or(got.len().min(want.len()));
@@ -550,7 +461,7 @@ async fn concurrent_clients_get_every_account_its_sequential_result() {
     let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as Millis;
     let week = 7 * DAY;
     let shift = (wall + HOUR).saturating_sub(SIM_START).div_ceil(week) * week;
-    let work = Workload::generate(seed, shift);
+    let work = workload(seed, shift);
     let n_accounts = work.accounts.len();
     assert_eq!(n_accounts, ACCOUNTS, "every account has events");
     let span = work.times.last().unwrap() - work.times[0];
@@ -683,9 +594,9 @@ async fn concurrent_clients_get_every_account_its_sequential_result() {
             let from = want.len();
             engine.advance(*at, &mut want);
             let timers = want.len();
-            let routing = check_routing(&engine, &want[from..]).and_then(|()| {
+            let routing = engine.check_routed(&want[from..]).and_then(|()| {
                 engine.apply(event, *at, &mut want).map_err(|e| format!("refused in the replay: {e}"))?;
-                check_routing(&engine, &want[timers..])
+                engine.check_routed(&want[timers..])
             });
             if let Err(e) = routing {
                 let list: String = want[from..].iter().map(|e| format!("\n    {e:?}")).collect();
@@ -699,7 +610,7 @@ async fn concurrent_clients_get_every_account_its_sequential_result() {
         let shard_now = rt.query(name, |e| e.now()).await.unwrap();
         let from = want.len();
         engine.advance(shard_now, &mut want);
-        check_routing(&engine, &want[from..]).unwrap_or_else(|e| panic!("{name}: at the end: {e}"));
+        engine.check_routed(&want[from..]).unwrap_or_else(|e| panic!("{name}: at the end: {e}"));
         let want: Vec<v1::Effect> = want.iter().map(convert::effect_to_proto).collect();
         assert!(actual[a] == want, "{name}: {}", first_difference(&actual[a], &want));
         engines.push((engine, shard_now));

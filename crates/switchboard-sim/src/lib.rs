@@ -79,12 +79,14 @@
 mod bad;
 mod encode;
 mod generate;
+mod gridded;
 mod model;
 mod rng;
 mod sim;
 
 pub use encode::write_event;
 pub use generate::{GenError, GenStats, generate};
+pub use gridded::{Gridded, gridded};
 pub use sim::Simulator;
 
 use switchboard_core::Event;
