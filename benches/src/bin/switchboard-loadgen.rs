@@ -437,7 +437,7 @@ async fn floor(health: &mut HealthClient<Channel>, addr: &str, calls: usize) -> 
             Err(s) => {
                 return Err(Failure::Other(anyhow!(
                     "grpc.health.v1.Health/Check: {}: {} (is this a switchboard daemon?)",
-                    wire::code_name(s.code()),
+                    switchboard_proto::code_name(s.code()),
                     s.message()
                 )));
             }
@@ -474,14 +474,15 @@ impl SetupTally {
             Err(s) if s.code() == tonic::Code::Unavailable || s.code() == tonic::Code::Unimplemented => {
                 Err(Failure::Other(anyhow!(
                     "the daemon refused set-up: {}: {}",
-                    wire::code_name(s.code()),
+                    switchboard_proto::code_name(s.code()),
                     s.message()
                 )))
             }
             Err(s) => {
                 self.refused += 1;
-                self.first_refusal
-                    .get_or_insert_with(|| format!("{}: {}", wire::code_name(s.code()), s.message()));
+                self.first_refusal.get_or_insert_with(|| {
+                    format!("{}: {}", switchboard_proto::code_name(s.code()), s.message())
+                });
                 Ok(None)
             }
         }

@@ -159,7 +159,7 @@ impl Stats {
 
     /// Counts `n` answers with a non-OK code.
     pub fn error(&self, code: tonic::Code, n: u64, message: &str) {
-        let name = super::wire::code_name(code);
+        let name = switchboard_proto::code_name(code);
         *lock(&self.errors).entry(name).or_insert(0) += n;
         lock(&self.error_samples).entry(name).or_insert_with(|| message.chars().take(200).collect());
     }

@@ -4,13 +4,14 @@
 //! it, so memory stays flat however long the file is, and the daemon's window of events in flight,
 //! through HTTP/2 flow control, sets the pace.
 
-use super::{Conn, Failure, code_name, print, print_json, warn};
+use super::{Conn, Failure, print, print_json, warn};
 use anyhow::Context;
 use serde_json::{Value, json};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use switchboard_proto::code_name;
 use switchboard_proto::convert::event_to_proto;
 use switchboard_proto::v1;
 use switchboard_wire::{self as wire, Expected, WireError};
