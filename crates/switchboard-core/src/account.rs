@@ -6,10 +6,12 @@
 //! become routable, in queue order.
 
 use crate::bitset::BitSet;
+use crate::chunked::Chunked;
 use crate::config::{AssignmentMode, Policy};
 use crate::effect::{Effect, EffectKind};
 use crate::error::EngineError;
 use crate::event::{CustomerMessage, NewTicket, TicketAttrs, TransferTarget};
+use crate::idmap::IdMap;
 use crate::index::{ChannelIndex, RankKey};
 use crate::intern::Interner;
 use crate::queue::{Needs, Queue, QueueKey};
@@ -20,10 +22,8 @@ use crate::types::{
 };
 use smallvec::SmallVec;
 use std::cell::Cell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-
-type Map<K, V> = HashMap<K, V, ahash::RandomState>;
 
 /// What a handler needs from the engine: the time, the effect sink and the timers.
 pub(crate) struct Cx<'a> {
@@ -40,10 +40,10 @@ pub(crate) struct Account {
     pub policy: Arc<Policy>,
     pub channels: Arc<[Arc<str>]>,
     pub agents: Vec<Agent>,
-    pub agent_ids: Map<Arc<str>, AgentIdx>,
-    pub tickets: Vec<Ticket>,
-    pub ticket_ids: Map<Arc<str>, TicketIdx>,
-    pub conversations: Map<Arc<str>, Conversation>,
+    pub agent_ids: IdMap<AgentIdx>,
+    pub tickets: Chunked<Ticket>,
+    pub ticket_ids: IdMap<TicketIdx>,
+    pub conversations: IdMap<Conversation>,
     pub skills: Interner,
     pub groups: Interner,
     pub queue: Queue,
@@ -72,10 +72,10 @@ impl Account {
             policy,
             channels,
             agents: Vec::new(),
-            agent_ids: Map::default(),
-            tickets: Vec::new(),
-            ticket_ids: Map::default(),
-            conversations: Map::default(),
+            agent_ids: IdMap::default(),
+            tickets: Chunked::default(),
+            ticket_ids: IdMap::default(),
+            conversations: IdMap::default(),
             skills: Interner::default(),
             groups: Interner::default(),
             queue: Queue::default(),
@@ -707,7 +707,7 @@ impl Account {
             self.status_counts[ticket.status as usize] += 1;
         }
         self.agents = agents;
-        self.tickets = tickets;
+        self.tickets = tickets.into_iter().collect();
     }
 
     /// Rebuilds the queue and the agent index from restored state; `queued` are the tickets that

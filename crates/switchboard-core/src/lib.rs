@@ -9,11 +9,13 @@
 mod account;
 pub mod bitset;
 mod check;
+mod chunked;
 pub mod config;
 pub mod effect;
 mod engine;
 pub mod error;
 pub mod event;
+mod idmap;
 mod index;
 mod intern;
 mod queue;

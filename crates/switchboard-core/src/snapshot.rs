@@ -35,11 +35,11 @@ pub struct EngineSnapshot {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountSnapshot {
     /// Account name.
-    pub name: String,
+    pub name: Arc<str>,
     /// Interned skill names, by index.
-    pub skills: Vec<String>,
+    pub skills: Vec<Arc<str>>,
     /// Interned group names, by index.
-    pub groups: Vec<String>,
+    pub groups: Vec<Arc<str>>,
     /// The last assignment sequence number used.
     pub assign_seq: u64,
     /// Effects the account has emitted so far.
@@ -49,14 +49,14 @@ pub struct AccountSnapshot {
     /// Tickets by handle.
     pub tickets: Vec<TicketSnapshot>,
     /// Conversations: id, tickets so far, current ticket handle.
-    pub conversations: Vec<(String, u32, u32)>,
+    pub conversations: Vec<(Arc<str>, u32, u32)>,
 }
 
 /// One agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentSnapshot {
     /// Agent id.
-    pub id: String,
+    pub id: Arc<str>,
     /// False once removed.
     pub live: bool,
     /// Group indices.
@@ -64,7 +64,7 @@ pub struct AgentSnapshot {
     /// Skill indices.
     pub skills: Vec<u32>,
     /// Per channel, by name: status, capacity, last assignment sequence number.
-    pub channels: Vec<(String, AgentStatus, u32, u64)>,
+    pub channels: Vec<(Arc<str>, AgentStatus, u32, u64)>,
 }
 
 /// A timer as stored: due time and scheduling sequence number.
@@ -74,13 +74,13 @@ pub type TimerSnapshot = (Millis, u64);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketSnapshot {
     /// Ticket id.
-    pub id: String,
+    pub id: Arc<str>,
     /// Channel name.
-    pub channel: String,
+    pub channel: Arc<str>,
     /// Origin.
-    pub via: String,
+    pub via: Arc<str>,
     /// Customer.
-    pub requester: Option<String>,
+    pub requester: Option<Arc<str>>,
     /// Priority.
     pub priority: Priority,
     /// Group index.
@@ -90,11 +90,11 @@ pub struct TicketSnapshot {
     /// Optional skill indices.
     pub optional_skills: Vec<u32>,
     /// Style name.
-    pub style: String,
+    pub style: Arc<str>,
     /// Conversation id.
-    pub conversation: Option<String>,
+    pub conversation: Option<Arc<str>>,
     /// The ticket it follows up.
-    pub follow_up_of: Option<String>,
+    pub follow_up_of: Option<Arc<str>>,
     /// Creation time.
     pub created_at: Millis,
     /// Status.
@@ -132,8 +132,20 @@ pub struct SnapshotError {
 }
 
 impl Engine {
-    /// The engine's state as plain data.
+    /// The engine's state as plain data, in one order for one state: equal states give equal
+    /// snapshots.
     pub fn snapshot(&self) -> EngineSnapshot {
+        let mut snap = self.snapshot_unordered();
+        for account in &mut snap.accounts {
+            account.conversations.sort_unstable();
+        }
+        snap
+    }
+
+    /// The same state with each account's conversations in no particular order, sparing a sort
+    /// of them all: what storage takes, on the shard thread. Strings are shared with the engine,
+    /// not copied, so taking it costs a pass over the state and no string allocation.
+    pub fn snapshot_unordered(&self) -> EngineSnapshot {
         EngineSnapshot {
             now: self.now(),
             timer_seq: self.timers.seq(),
@@ -159,16 +171,16 @@ impl Account {
         let names = |set: &BitSet| set.iter().collect::<Vec<u32>>();
         let timer = |k: &Option<TimerKey>| k.map(|k| (k.due, k.seq));
         AccountSnapshot {
-            name: self.name.to_string(),
-            skills: self.skills.names().iter().map(|s| s.to_string()).collect(),
-            groups: self.groups.names().iter().map(|s| s.to_string()).collect(),
+            name: self.name.clone(),
+            skills: self.skills.names().to_vec(),
+            groups: self.groups.names().to_vec(),
             assign_seq: self.assign_seq,
             effects_emitted: self.effects_emitted.get(),
             agents: self
                 .agents
                 .iter()
                 .map(|a| AgentSnapshot {
-                    id: a.id.to_string(),
+                    id: a.id.clone(),
                     live: a.live,
                     groups: names(&a.groups),
                     skills: names(&a.skills),
@@ -176,7 +188,7 @@ impl Account {
                         .channels
                         .iter()
                         .zip(self.channels.iter())
-                        .map(|(c, name)| (name.to_string(), c.status, c.capacity, c.last_assigned))
+                        .map(|(c, name)| (name.clone(), c.status, c.capacity, c.last_assigned))
                         .collect(),
                 })
                 .collect(),
@@ -184,17 +196,17 @@ impl Account {
                 .tickets
                 .iter()
                 .map(|t| TicketSnapshot {
-                    id: t.id.to_string(),
-                    channel: self.channels[t.channel as usize].to_string(),
-                    via: t.via.to_string(),
-                    requester: t.requester.as_deref().map(String::from),
+                    id: t.id.clone(),
+                    channel: self.channels[t.channel as usize].clone(),
+                    via: t.via.clone(),
+                    requester: t.requester.clone(),
                     priority: t.priority,
                     group: t.group,
                     skills: names(&t.skills),
                     optional_skills: names(&t.optional_skills),
-                    style: self.policy.styles[t.style as usize].name.to_string(),
-                    conversation: t.conversation.as_deref().map(String::from),
-                    follow_up_of: t.follow_up_of.as_deref().map(String::from),
+                    style: self.policy.styles[t.style as usize].name.clone(),
+                    conversation: t.conversation.clone(),
+                    follow_up_of: t.follow_up_of.clone(),
                     created_at: t.created_at,
                     status: t.status,
                     assignee: t.assignee,
@@ -209,20 +221,14 @@ impl Account {
                     close_timer: timer(&t.close_timer),
                 })
                 .collect(),
-            conversations: {
-                let mut v: Vec<_> =
-                    self.conversations.iter().map(|(k, c)| (k.to_string(), c.count, c.current)).collect();
-                // Sorted so that equal states give equal snapshots.
-                v.sort();
-                v
-            },
+            conversations: self.conversations.iter().map(|(k, c)| (k.clone(), c.count, c.current)).collect(),
         }
     }
 }
 
 impl Engine {
     fn restore_account(&mut self, snap: &AccountSnapshot) -> Result<(), SnapshotError> {
-        let err = |reason: String| SnapshotError { account: snap.name.clone(), reason };
+        let err = |reason: String| SnapshotError { account: snap.name.to_string(), reason };
         let idx = self.accounts.len() as u32;
         let mut acc = self.new_account(&snap.name);
         for s in &snap.skills {
@@ -251,7 +257,7 @@ impl Engine {
                 c.last_assigned = *last;
             }
             agents.push(Agent {
-                id: a.id.as_str().into(),
+                id: a.id.clone(),
                 live: a.live,
                 groups: a.groups.iter().copied().collect(),
                 skills: a.skills.iter().copied().collect(),
@@ -284,17 +290,17 @@ impl Engine {
                 })
             };
             let ticket = Ticket {
-                id: s.id.as_str().into(),
+                id: s.id.clone(),
                 channel: channel as u8,
-                via: s.via.as_str().into(),
-                requester: s.requester.as_deref().map(Arc::from),
+                via: s.via.clone(),
+                requester: s.requester.clone(),
                 priority: s.priority,
                 group: s.group,
                 skills: s.skills.iter().copied().collect(),
                 optional_skills: s.optional_skills.iter().copied().collect(),
                 style: style as u16,
-                conversation: s.conversation.as_deref().map(Arc::from),
-                follow_up_of: s.follow_up_of.as_deref().map(Arc::from),
+                conversation: s.conversation.clone(),
+                follow_up_of: s.follow_up_of.clone(),
                 created_at: s.created_at,
                 status: s.status,
                 assignee,
@@ -326,7 +332,7 @@ impl Engine {
             if *current as usize >= acc.tickets.len() {
                 return Err(err(format!("conversation {id:?} names ticket #{current}")));
             }
-            acc.conversations.insert(id.as_str().into(), Conversation { count: *count, current: *current });
+            acc.conversations.insert(id.clone(), Conversation { count: *count, current: *current });
         }
         acc.rebuild(&queued);
         self.push_account(acc);
