@@ -11,7 +11,9 @@
 //! (write, fsync, rename, fsync): a crash at any point leaves either the old layout or the new one.
 
 use crate::shard_index;
-use crate::store::{Recovered, ShardState, Store, StoreError, StoreOptions, read_state, write_initial};
+use crate::store::{
+    Recovered, SeenId, ShardState, Store, StoreError, StoreOptions, read_state, write_initial,
+};
 use std::path::{Path, PathBuf};
 use switchboard_core::snapshot::EngineSnapshot;
 use switchboard_core::{Config, Engine};
@@ -103,7 +105,7 @@ fn regroup(
     let states: Vec<ShardState> = (0..old)
         .map(|i| read_state(&shard_dir(root, &old_layout, i), config, opts))
         .collect::<Result<_, _>>()?;
-    let mut seen: Vec<Vec<(String, String, u64)>> = vec![Vec::new(); new];
+    let mut seen: Vec<Vec<SeenId>> = vec![Vec::new(); new];
     let mut engines: Vec<EngineSnapshot> = Vec::with_capacity(states.len());
     for state in states {
         for entry in state.seen {

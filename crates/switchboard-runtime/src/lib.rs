@@ -8,8 +8,8 @@
 //! timeouts and closes fire on time without polling.
 //!
 //! Effects go to the caller of the event that caused them and to every watcher through a bounded
-//! broadcast channel: a watcher that falls behind loses the oldest effects and is told how many,
-//! and never slows routing down.
+//! broadcast channel, one message per shard batch ([`watch`]): a watcher that falls behind loses
+//! the oldest effects and is told how many, and never slows routing down.
 //!
 //! With storage ([`Options::store`]), each shard logs events before applying them and answers only
 //! once they are durable under the fsync policy; see [`store`] for the contract and `layout.rs` for
@@ -22,29 +22,33 @@ pub mod outbox;
 pub mod read;
 mod shard;
 pub mod store;
+pub mod watch;
 
 use crate::clock::{Clock, MonotonicClock};
 use crate::metrics::Metrics;
 use crate::read::ReadModel;
+pub use crate::shard::Submission;
 use crate::shard::{Command, Parts, Shard};
 use crate::store::{StoreError, StoreOptions};
+use crate::watch::{Broadcaster, EffectReceiver};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use switchboard_core::view::AccountStats;
 use switchboard_core::{Config, Effect, Engine, EngineError, ErrorClass, Event, Millis};
 use thiserror::Error;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
 
 /// How the runtime is set up.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Shard threads (at least 1).
     pub shards: usize,
-    /// Commands waiting per shard before ingest is refused as saturated.
+    /// Events waiting per shard before ingest is refused as saturated.
     pub shard_queue: usize,
     /// How far ahead of the daemon's clock an event's `at` may be.
     pub max_future_skew_ms: Millis,
-    /// Effects buffered for watchers.
+    /// Batches of effects buffered for each watcher (a batch is the effects of the events a shard
+    /// applied together, so at least this many effects).
     pub watch_buffer: usize,
     /// Label routing metrics with the account.
     pub per_account_metrics: bool,
@@ -150,6 +154,9 @@ impl From<EngineError> for Refusal {
     }
 }
 
+/// What became of one event.
+pub type Outcome = Result<Applied, IngestError>;
+
 /// What an applied event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
@@ -190,6 +197,41 @@ impl std::future::IntoFuture for Pending {
     }
 }
 
+/// The outcomes of events submitted together ([`Runtime::submit_many_patiently`]).
+#[derive(Debug)]
+pub struct PendingMany {
+    /// Per input event, its outcome when known before any shard answered (refused by a full or
+    /// stopped shard).
+    early: Vec<Option<IngestError>>,
+    /// Per shard answering: the input index of each event of its group, and the answer.
+    parts: Vec<(Vec<usize>, oneshot::Receiver<Vec<Outcome>>)>,
+}
+
+impl PendingMany {
+    /// Waits for every outcome, in the order the events were given. Effects are not returned
+    /// (the caller of a group counts outcomes); a tick's outcome merges every shard's.
+    pub async fn wait(self) -> Vec<Outcome> {
+        let mut out: Vec<Option<Outcome>> = self.early.into_iter().map(|e| e.map(Err)).collect();
+        for (indexes, rx) in self.parts {
+            let answers = rx.await.unwrap_or_default();
+            let mut answers = answers.into_iter();
+            for i in indexes {
+                let outcome = answers.next().unwrap_or(Err(IngestError::Stopped));
+                out[i] = Some(match (out[i].take(), outcome) {
+                    (None, outcome) => outcome,
+                    (Some(Err(e)), _) | (Some(Ok(_)), Err(e)) => Err(e),
+                    (Some(Ok(a)), Ok(b)) => Ok(Applied {
+                        at: a.at.max(b.at),
+                        effects: Vec::new(),
+                        duplicate: a.duplicate | b.duplicate,
+                    }),
+                });
+            }
+        }
+        out.into_iter().map(|o| o.unwrap_or(Err(IngestError::Stopped))).collect()
+    }
+}
+
 /// The shard of `account` among `shards`. A fixed hash (not randomly seeded), so an account always
 /// lands on the same shard, run after run.
 pub fn shard_index(account: &str, shards: usize) -> usize {
@@ -207,7 +249,7 @@ pub struct Runtime {
 struct Inner {
     shards: Vec<Shard>,
     read: Arc<ReadModel>,
-    effects: broadcast::Sender<Effect>,
+    effects: Arc<Broadcaster>,
     metrics: Arc<Metrics>,
     /// The configuration every shard runs with; changed only by [`Runtime::reconfigure`], which
     /// holds `reconfiguring` so that two changes never interleave.
@@ -284,7 +326,7 @@ impl Runtime {
             }
         };
         let config = parking_lot::RwLock::new(Arc::new(config));
-        let (effects, _) = broadcast::channel(options.watch_buffer.max(1));
+        let effects = Arc::new(Broadcaster::new(options.watch_buffer));
         let read = Arc::new(ReadModel::default());
         recovered_effects.resize_with(shards.len(), Vec::new);
         let (mut senders, outbox) = match options.outbox {
@@ -448,6 +490,66 @@ impl Runtime {
         }
     }
 
+    /// Queues many events at once: one command and one answer per shard instead of one per event,
+    /// which is what lets a stream go faster than a shard can be woken per event. The events of
+    /// each shard are applied in the given order (so per account, in order); a tick goes to every
+    /// shard. Waits up to `patience` for room in a full shard; events a shard could not take in
+    /// time are answered [`IngestError::Saturated`].
+    pub async fn submit_many_patiently(
+        &self,
+        events: Vec<Submission>,
+        patience: std::time::Duration,
+    ) -> PendingMany {
+        let shards = self.inner.shards.len();
+        let mut early = vec![None; events.len()];
+        let mut groups: Vec<(Vec<usize>, Vec<Submission>)> =
+            (0..shards).map(|_| Default::default()).collect();
+        for (i, s) in events.into_iter().enumerate() {
+            match s.event.account() {
+                Some(account) => {
+                    let g = &mut groups[self.shard_of(account)];
+                    g.0.push(i);
+                    g.1.push(s);
+                }
+                None => {
+                    // A tick belongs to no account: every shard moves its time.
+                    for g in &mut groups {
+                        g.0.push(i);
+                        g.1.push(Submission { event_id: None, ..s.clone() });
+                    }
+                }
+            }
+        }
+        let deadline = tokio::time::Instant::now() + patience;
+        let mut parts = Vec::new();
+        for (shard, (indexes, events)) in groups.into_iter().enumerate() {
+            if events.is_empty() {
+                continue;
+            }
+            let (reply, rx) = oneshot::channel();
+            let mut cmd = Command::ApplyMany { events, reply };
+            let refusal = loop {
+                match self.send(shard, cmd) {
+                    Ok(()) => break None,
+                    Err((IngestError::Saturated(_), back)) if tokio::time::Instant::now() < deadline => {
+                        cmd = back;
+                        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    }
+                    Err((e, _)) => break Some(self.refused(e)),
+                }
+            };
+            match refusal {
+                None => parts.push((indexes, rx)),
+                Some(e) => {
+                    for i in indexes {
+                        early[i] = Some(e.clone());
+                    }
+                }
+            }
+        }
+        PendingMany { early, parts }
+    }
+
     fn refused(&self, e: IngestError) -> IngestError {
         if matches!(e, IngestError::Saturated(_)) {
             self.inner.metrics.saturated.inc();
@@ -566,7 +668,7 @@ impl Runtime {
     }
 
     /// A new receiver of every effect from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Effect> {
+    pub fn subscribe(&self) -> EffectReceiver {
         self.inner.effects.subscribe()
     }
 

@@ -10,15 +10,16 @@ use crate::clock::Clock;
 use crate::metrics::{EventResult, Metrics};
 use crate::read::{ReadModel, STATS_EVERY_MS, Touched};
 use crate::store::Store;
-use crate::{Applied, IngestError, Options, Refusal};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use crate::watch::Broadcaster;
+use crate::{Applied, IngestError, Options, Outcome, Refusal};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use parking_lot::{Mutex, RwLock};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use switchboard_core::{Config, Effect, Engine, ErrorClass, Event, Millis};
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
 
 /// Most events committed together.
 const MAX_BATCH: usize = 1024;
@@ -32,21 +33,92 @@ const CLOSE_PATIENCE: Duration = Duration::from_secs(5);
 /// Where a shard answers an event.
 pub(crate) type Reply = oneshot::Sender<Result<Applied, IngestError>>;
 
+/// Where a shard answers a group of events, in the group's order.
+pub(crate) type GroupReply = oneshot::Sender<Vec<Outcome>>;
+
 /// A read of the engine, run on the shard between two events.
 pub(crate) type Job = Box<dyn FnOnce(&Engine) + Send>;
 
+/// One event of a group submitted at once ([`crate::Runtime::submit_many_patiently`]).
+#[derive(Debug, Clone)]
+pub struct Submission {
+    /// The event.
+    pub event: Event,
+    /// Its own time, or `None` for the arrival time.
+    pub at: Option<Millis>,
+    /// Its id, for deduplication.
+    pub event_id: Option<String>,
+}
+
 /// An event as it arrives at a shard.
-pub(crate) struct Arrival {
+struct Arrival {
     event: Box<Event>,
     at: Option<Millis>,
     event_id: Option<String>,
-    reply: Reply,
+    reply: To,
+}
+
+/// Where an event's outcome goes: its own reply, or a slot of a group's.
+enum To {
+    One(Reply),
+    Slot { group: usize, index: usize },
+}
+
+/// The groups being answered in one batch: their slots fill as events are answered, and each
+/// group is sent once the batch is done (every path through a batch answers every event).
+#[derive(Default)]
+struct Answers {
+    groups: Vec<(Vec<Option<Outcome>>, GroupReply)>,
+}
+
+impl Answers {
+    /// Turns an event command into its arrivals.
+    fn open(&mut self, cmd: Command, out: &mut Vec<Arrival>) {
+        match cmd {
+            Command::Apply { event, at, event_id, reply } => {
+                out.push(Arrival { event, at, event_id, reply: To::One(reply) })
+            }
+            Command::ApplyMany { events, reply } => {
+                let group = self.groups.len();
+                self.groups.push(((0..events.len()).map(|_| None).collect(), reply));
+                out.extend(events.into_iter().enumerate().map(|(index, s)| Arrival {
+                    event: Box::new(s.event),
+                    at: s.at,
+                    event_id: s.event_id,
+                    reply: To::Slot { group, index },
+                }));
+            }
+            _ => unreachable!("only event commands are opened"),
+        }
+    }
+
+    /// Whether the outcome goes to a group, whose caller only counts outcomes (no effects).
+    fn is_slot(to: &To) -> bool {
+        matches!(to, To::Slot { .. })
+    }
+
+    fn send(&mut self, to: To, outcome: Result<Applied, IngestError>) {
+        match to {
+            To::One(reply) => {
+                let _ = reply.send(outcome);
+            }
+            To::Slot { group, index } => self.groups[group].0[index] = Some(outcome),
+        }
+    }
+
+    fn finish(self) {
+        for (slots, reply) in self.groups {
+            let _ = reply.send(slots.into_iter().map(|s| s.unwrap_or(Err(IngestError::Stopped))).collect());
+        }
+    }
 }
 
 /// Work for a shard.
 pub(crate) enum Command {
     /// Apply an event at its own time, or at the arrival time when `at` is `None`.
     Apply { event: Box<Event>, at: Option<Millis>, event_id: Option<String>, reply: Reply },
+    /// Apply events in order, answering once for all of them.
+    ApplyMany { events: Vec<Submission>, reply: GroupReply },
     /// Read the engine between two events.
     Query(Job),
     /// Put a new engine configuration in force (see [`Worker::reconfigure`]).
@@ -54,6 +126,17 @@ pub(crate) enum Command {
     /// Make the next log write fail (tests).
     #[cfg(feature = "fault-injection")]
     FailNextWrite,
+}
+
+impl Command {
+    /// The events the command carries, for the queue bound.
+    fn events(&self) -> usize {
+        match self {
+            Command::Apply { .. } => 1,
+            Command::ApplyMany { events, .. } => events.len(),
+            _ => 0,
+        }
+    }
 }
 
 /// The caller's side of a shard.
@@ -65,6 +148,12 @@ pub(crate) struct Shard {
     running: Arc<AtomicBool>,
     /// False while the shard's storage refuses writes.
     healthy: Arc<AtomicBool>,
+    /// Events queued and not yet taken by the thread, against `bound`.
+    queued: Arc<AtomicUsize>,
+    bound: usize,
+    /// The thread, to wake it when it sleeps (see [`Worker::next_command`]).
+    waker: std::thread::Thread,
+    sleeping: Arc<AtomicBool>,
 }
 
 /// What a shard thread is given.
@@ -74,14 +163,17 @@ pub(crate) struct Parts {
     pub store: Option<Store>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
-    pub effects: broadcast::Sender<Effect>,
+    pub effects: Arc<Broadcaster>,
     pub read: Arc<ReadModel>,
     pub outbox: Option<crate::outbox::Sender>,
 }
 
 impl Shard {
     pub fn spawn(parts: Parts, options: &Options) -> std::io::Result<Shard> {
-        let (tx, rx) = crossbeam_channel::bounded(options.shard_queue.max(1));
+        let bound = options.shard_queue.max(1);
+        let (tx, rx) = crossbeam_channel::bounded(bound);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let sleeping = Arc::new(AtomicBool::new(false));
         let running = Arc::new(AtomicBool::new(true));
         let healthy = Arc::new(AtomicBool::new(true));
         let index = parts.index;
@@ -100,22 +192,51 @@ impl Shard {
             outbox: parts.outbox,
             touched: Touched::default(),
             last_stats: std::collections::BTreeMap::new(),
+            queued: queued.clone(),
+            broadcast: Vec::new(),
+            sleeping: sleeping.clone(),
         };
         let thread =
             std::thread::Builder::new().name(format!("shard-{index}")).spawn(move || worker.run())?;
-        Ok(Shard { tx: RwLock::new(Some(tx)), thread: Mutex::new(Some(thread)), running, healthy })
+        Ok(Shard {
+            waker: thread.thread().clone(),
+            tx: RwLock::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            running,
+            healthy,
+            queued,
+            bound,
+            sleeping,
+        })
     }
 
     /// Queues a command; when it cannot, gives it back with whether the queue was full (rather
-    /// than the shard stopped).
+    /// than the shard stopped). The queue holds at most `shard_queue` events, however they are
+    /// grouped; a group larger than that is taken when the queue is empty.
     pub fn send(&self, cmd: Command) -> Result<(), (bool, Command)> {
-        match self.tx.read().as_ref() {
-            None => Err((false, cmd)),
-            Some(tx) => tx.try_send(cmd).map_err(|e| match e {
+        let guard = self.tx.read();
+        let Some(tx) = guard.as_ref() else { return Err((false, cmd)) };
+        let n = cmd.events();
+        // Counted before sending so that the thread's decrement never comes first.
+        let before = self.queued.fetch_add(n, Ordering::AcqRel);
+        if n > 0 && before > 0 && before + n > self.bound {
+            self.queued.fetch_sub(n, Ordering::AcqRel);
+            return Err((true, cmd));
+        }
+        tx.try_send(cmd).map_err(|e| {
+            self.queued.fetch_sub(n, Ordering::AcqRel);
+            match e {
                 TrySendError::Full(cmd) => (true, cmd),
                 TrySendError::Disconnected(cmd) => (false, cmd),
-            }),
+            }
+        })?;
+        // Pairs with the fence in `Worker::next_command`: either the thread sees the command
+        // before it sleeps, or this sees it sleeping and wakes it.
+        fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) {
+            self.waker.unpark();
         }
+        Ok(())
     }
 
     pub fn is_running(&self) -> bool {
@@ -130,6 +251,7 @@ impl Shard {
     /// and exit.
     pub fn stop(&self) {
         self.tx.write().take();
+        self.waker.unpark();
         if let Some(thread) = self.thread.lock().take() {
             let _ = thread.join();
         }
@@ -141,7 +263,7 @@ struct Pending {
     event: Box<Event>,
     at: Millis,
     event_id: Option<String>,
-    reply: Reply,
+    reply: To,
 }
 
 /// What [`Worker::admit`] made of an event.
@@ -149,7 +271,7 @@ enum Admitted {
     /// To be logged and applied.
     Log(Pending),
     /// A repeat of the batch's event at this index.
-    RepeatOf(usize, Reply),
+    RepeatOf(usize, To),
     /// Answered already (refused, or a duplicate of an event logged earlier).
     Answered,
 }
@@ -161,7 +283,7 @@ struct Worker {
     rx: Receiver<Command>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
-    effects: broadcast::Sender<Effect>,
+    effects: Arc<Broadcaster>,
     max_future_skew_ms: Millis,
     running: Arc<AtomicBool>,
     healthy: Arc<AtomicBool>,
@@ -173,6 +295,12 @@ struct Worker {
     touched: Touched,
     /// When each account's counts were last published.
     last_stats: std::collections::BTreeMap<Arc<str>, Millis>,
+    /// Events in the queue (shared with [`Shard`]).
+    queued: Arc<AtomicUsize>,
+    /// The effects of the batch being applied, for watchers.
+    broadcast: Vec<Effect>,
+    /// Set while the thread sleeps waiting for a command.
+    sleeping: Arc<AtomicBool>,
 }
 
 impl Worker {
@@ -195,17 +323,12 @@ impl Worker {
             // Counts held back by their interval are published when it ends.
             let stats = self.touched.pending().then(|| Duration::from_millis(STATS_EVERY_MS));
             let wait = [timer, fsync, duty, stats].into_iter().flatten().min();
-            let cmd = match wait {
-                Some(wait) => self.rx.recv_timeout(wait),
-                None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            };
+            let cmd = self.next_command(wait);
+            if let Ok(cmd) = &cmd {
+                self.taken(cmd);
+            }
             match cmd {
-                Ok(Command::Apply { event, at, event_id, reply }) => {
-                    if let Some(next) = self.batch(Arrival { event, at, event_id, reply }) {
-                        self.control(next);
-                    }
-                }
-                Ok(other) => self.control(other),
+                Ok(cmd) => self.control(cmd),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
@@ -230,11 +353,53 @@ impl Worker {
         self.running.store(false, Ordering::Release);
     }
 
-    /// Serves a command other than an event.
+    /// The next command, waiting for it at most `wait` (`None`: for ever).
+    ///
+    /// The thread sleeps at once when there is nothing to do, rather than spinning and yielding
+    /// first as the channel's own blocking receive does: on a small machine that spinning took a
+    /// sizeable share of the CPU that the gRPC threads and the clients needed. A sender wakes the
+    /// thread only when it sleeps, so under load commands pass without any wakeup.
+    fn next_command(&self, wait: Option<Duration>) -> Result<Command, RecvTimeoutError> {
+        let deadline = wait.map(|w| Instant::now() + w);
+        loop {
+            match self.rx.try_recv() {
+                Ok(cmd) => return Ok(cmd),
+                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) => {}
+            }
+            self.sleeping.store(true, Ordering::SeqCst);
+            // Pairs with the fence in `Shard::send`.
+            fence(Ordering::SeqCst);
+            if self.rx.is_empty() {
+                match deadline {
+                    None => std::thread::park(),
+                    Some(deadline) => {
+                        let now = Instant::now();
+                        if now >= deadline {
+                            self.sleeping.store(false, Ordering::SeqCst);
+                            return Err(RecvTimeoutError::Timeout);
+                        }
+                        std::thread::park_timeout(deadline - now);
+                    }
+                }
+            }
+            self.sleeping.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// Accounts for a command taken off the queue.
+    fn taken(&self, cmd: &Command) {
+        let n = cmd.events();
+        if n > 0 {
+            self.queued.fetch_sub(n, Ordering::AcqRel);
+        }
+    }
+
+    /// Serves a command.
     fn control(&mut self, cmd: Command) {
         match cmd {
-            Command::Apply { event, at, event_id, reply } => {
-                if let Some(next) = self.batch(Arrival { event, at, event_id, reply }) {
+            cmd @ (Command::Apply { .. } | Command::ApplyMany { .. }) => {
+                if let Some(next) = self.batch(cmd) {
                     self.control(next);
                 }
             }
@@ -296,6 +461,7 @@ impl Worker {
         self.metrics.effects(&self.engine, &effects, None);
         self.touched.effects(&effects);
         self.broadcast(&effects);
+        self.flush_broadcast();
         self.publish();
     }
 
@@ -305,30 +471,42 @@ impl Worker {
         self.touched.publish(&self.engine, &self.read, now, &mut self.last_stats);
     }
 
-    /// Takes `first` and every event already waiting behind it (up to `MAX_BATCH`, stopping at a
-    /// query or any other command, which is returned to run after the batch), logs them, commits once, then applies
-    /// and answers them in order.
-    fn batch(&mut self, first: Arrival) -> Option<Command> {
+    /// Takes the event command `first` and every event command already waiting behind it (up to
+    /// `MAX_BATCH` events, stopping at a query or any other command, which is returned to run
+    /// after the batch), logs them, commits once, then applies and answers them in order.
+    fn batch(&mut self, first: Command) -> Option<Command> {
+        let mut answers = Answers::default();
+        let query = self.batch_into(first, &mut answers);
+        answers.finish();
+        query
+    }
+
+    fn batch_into(&mut self, first: Command, answers: &mut Answers) -> Option<Command> {
         let wall = self.clock.now_ms();
         let mut clock = self.engine.now();
         let mut batch: Vec<Pending> = Vec::new();
         // Repeats of an id logged in this very batch: answered with the original's outcome once it
         // is known, never before the original is durable.
-        let mut repeats: Vec<(usize, Reply)> = Vec::new();
+        let mut repeats: Vec<(usize, To)> = Vec::new();
         let mut query = None;
+        let mut arrivals = Vec::new();
         let mut next = Some(first);
-        while let Some(arrival) = next.take() {
-            match self.admit(arrival, wall, &mut clock, &batch) {
-                Admitted::Log(p) => batch.push(p),
-                Admitted::RepeatOf(i, reply) => repeats.push((i, reply)),
-                Admitted::Answered => {}
+        while let Some(cmd) = next.take() {
+            answers.open(cmd, &mut arrivals);
+            for arrival in arrivals.drain(..) {
+                match self.admit(arrival, wall, &mut clock, &batch, answers) {
+                    Admitted::Log(p) => batch.push(p),
+                    Admitted::RepeatOf(i, reply) => repeats.push((i, reply)),
+                    Admitted::Answered => {}
+                }
             }
             if batch.len() >= MAX_BATCH {
                 break;
             }
             match self.rx.try_recv() {
-                Ok(Command::Apply { event, at, event_id, reply }) => {
-                    next = Some(Arrival { event, at, event_id, reply })
+                Ok(cmd @ (Command::Apply { .. } | Command::ApplyMany { .. })) => {
+                    self.taken(&cmd);
+                    next = Some(cmd);
                 }
                 // Anything else waits until the batch is answered, keeping arrival order.
                 Ok(other) => query = Some(other),
@@ -360,10 +538,10 @@ impl Worker {
                         EventResult::Rejected,
                     );
                     self.metrics.rejection(p.event.account().unwrap_or(""), "unavailable");
-                    let _ = p.reply.send(Err(IngestError::Unavailable(message.clone())));
+                    answers.send(p.reply, Err(IngestError::Unavailable(message.clone())));
                 }
                 for (_, reply) in repeats {
-                    let _ = reply.send(Err(IngestError::Unavailable(message.clone())));
+                    answers.send(reply, Err(IngestError::Unavailable(message.clone())));
                 }
                 return query;
             }
@@ -372,26 +550,35 @@ impl Worker {
             }
             self.metrics.wal_records.inc_by(batch.len() as u64);
         }
-        let mut answers = Vec::with_capacity(batch.len());
+        let mut outcomes = Vec::with_capacity(batch.len());
         for p in batch {
-            let result = self.apply(p.event, p.at, p.event_id);
-            answers.push((p.reply, result));
+            let keep_effects = !Answers::is_slot(&p.reply);
+            let result = self.apply(p.event, p.at, p.event_id, keep_effects);
+            outcomes.push((p.reply, result));
         }
+        self.flush_broadcast();
         // The read model first, so that a client reading after its answer sees its own event.
         self.publish();
         for (i, reply) in repeats {
             let outcome =
-                answers[i].1.as_ref().map(|a| Applied { at: a.at, effects: Vec::new(), duplicate: true });
-            let _ = reply.send(outcome.map_err(Clone::clone));
+                outcomes[i].1.as_ref().map(|a| Applied { at: a.at, effects: Vec::new(), duplicate: true });
+            answers.send(reply, outcome.map_err(Clone::clone));
         }
-        for (reply, result) in answers {
-            let _ = reply.send(result);
+        for (reply, result) in outcomes {
+            answers.send(reply, result);
         }
         query
     }
 
     /// Checks an event before it is logged: its time, and whether its id was seen.
-    fn admit(&mut self, arrival: Arrival, wall: Millis, clock: &mut Millis, batch: &[Pending]) -> Admitted {
+    fn admit(
+        &mut self,
+        arrival: Arrival,
+        wall: Millis,
+        clock: &mut Millis,
+        batch: &[Pending],
+        answers: &mut Answers,
+    ) -> Admitted {
         let Arrival { event, at, event_id, reply } = arrival;
         let account = event.account().unwrap_or("");
         if let Some(at) = at
@@ -399,7 +586,7 @@ impl Worker {
         {
             self.metrics.event(account, event.type_name(), EventResult::Rejected);
             self.metrics.rejection(account, "at_ahead");
-            let _ = reply.send(Err(IngestError::Refused(Refusal {
+            answers.send(reply, Err(IngestError::Refused(Refusal {
                 class: ErrorClass::InvalidArgument,
                 field: Some("at"),
                 message: format!(
@@ -424,7 +611,7 @@ impl Worker {
             }
             if store.seen.contains(account, id, at) {
                 self.metrics.event(account, event.type_name(), EventResult::Duplicate);
-                let _ = reply.send(Ok(Applied { at, effects: Vec::new(), duplicate: true }));
+                answers.send(reply, Ok(Applied { at, effects: Vec::new(), duplicate: true }));
                 return Admitted::Answered;
             }
         }
@@ -436,6 +623,7 @@ impl Worker {
         event: Box<Event>,
         at: Millis,
         event_id: Option<String>,
+        keep_effects: bool,
     ) -> Result<Applied, IngestError> {
         let account = event.account().unwrap_or("").to_owned();
         let type_name = event.type_name();
@@ -458,6 +646,7 @@ impl Worker {
                 if matches!(*event, Event::OfferAccepted { .. }) {
                     self.metrics.offer_accepted(&account);
                 }
+                let effects = if keep_effects { effects } else { Vec::new() };
                 Ok(Applied { at, effects, duplicate: false })
             }
             Err(e) => {
@@ -468,17 +657,21 @@ impl Worker {
         }
     }
 
-    /// Sends effects to the outbox (waiting if it is full) and to the watchers.
+    /// Sends effects to the outbox (waiting if it is full), and keeps them for the watchers until
+    /// [`Worker::flush_broadcast`].
     fn broadcast(&mut self, effects: &[Effect]) {
         if let Some(outbox) = &mut self.outbox {
             outbox.send(&self.engine, effects);
         }
-        if self.effects.receiver_count() == 0 {
-            return;
+        if self.effects.is_watched() {
+            self.broadcast.extend_from_slice(effects);
         }
-        for e in effects {
-            // An error only means every watcher has gone since the check: nothing to do.
-            let _ = self.effects.send(e.clone());
+    }
+
+    /// Hands the batch's effects to the watchers, as one message.
+    fn flush_broadcast(&mut self) {
+        if !self.broadcast.is_empty() {
+            self.effects.send(std::mem::take(&mut self.broadcast));
         }
     }
 }

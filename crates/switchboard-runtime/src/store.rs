@@ -102,12 +102,15 @@ struct Record {
     event: Event,
 }
 
+/// An event id seen: account, id, and the time it was applied at.
+pub(crate) type SeenId = (Arc<str>, Arc<str>, Millis);
+
 /// A shard's snapshot: the engine and the event ids seen.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct ShardState {
     pub engine: EngineSnapshot,
     /// `(account, event id, at)`, oldest first.
-    pub seen: Vec<(String, String, Millis)>,
+    pub seen: Vec<SeenId>,
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -132,8 +135,8 @@ fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, String> {
 pub(crate) struct Seen {
     window_ms: Millis,
     max: usize,
-    ids: HashMap<(Arc<str>, Box<str>), Millis>,
-    order: VecDeque<(Millis, Arc<str>, Box<str>)>,
+    ids: HashMap<(Arc<str>, Arc<str>), Millis>,
+    order: VecDeque<(Millis, Arc<str>, Arc<str>)>,
 }
 
 impl Seen {
@@ -143,12 +146,12 @@ impl Seen {
 
     /// Whether `id` was applied for `account` within the window before `now`.
     pub fn contains(&self, account: &str, id: &str, now: Millis) -> bool {
-        let key = (Arc::from(account), Box::from(id));
+        let key: (Arc<str>, Arc<str>) = (Arc::from(account), Arc::from(id));
         self.ids.get(&key).is_some_and(|&at| now.saturating_sub(at) <= self.window_ms)
     }
 
     pub fn insert(&mut self, account: &str, id: &str, at: Millis) {
-        let (account, id): (Arc<str>, Box<str>) = (account.into(), id.into());
+        let (account, id): (Arc<str>, Arc<str>) = (account.into(), id.into());
         self.ids.insert((account.clone(), id.clone()), at);
         self.order.push_back((at, account, id));
         while self.order.len() > self.max
@@ -164,8 +167,9 @@ impl Seen {
         }
     }
 
-    fn export(&self) -> Vec<(String, String, Millis)> {
-        self.order.iter().map(|(t, a, i)| (a.to_string(), i.to_string(), *t)).collect()
+    /// The ids, oldest first; the strings are shared, not copied.
+    fn export(&self) -> Vec<SeenId> {
+        self.order.iter().map(|(t, a, i)| (a.clone(), i.clone(), *t)).collect()
     }
 }
 
@@ -323,7 +327,7 @@ impl Store {
     /// snapshot is durable.
     fn start_snapshot(&mut self, engine: &Engine) {
         let seq = self.wal.next_seq() - 1;
-        let state = ShardState { engine: engine.snapshot(), seen: self.seen.export() };
+        let state = ShardState { engine: engine.snapshot_unordered(), seen: self.seen.export() };
         let dir = self.dir.clone();
         self.logged_since_snapshot = 0;
         self.last_snapshot = Instant::now();
@@ -346,7 +350,7 @@ impl Store {
             let _ = job.join();
         }
         let seq = self.wal.next_seq() - 1;
-        let state = ShardState { engine: engine.snapshot(), seen: self.seen.export() };
+        let state = ShardState { engine: engine.snapshot_unordered(), seen: self.seen.export() };
         switchboard_wal::write_snapshot(&self.dir, seq, &encode(&state))?;
         self.logged_since_snapshot = 0;
         self.last_snapshot = Instant::now();
@@ -373,7 +377,7 @@ impl Store {
         }
         if self.logged_since_snapshot > 0 && may_snapshot {
             let seq = self.wal.next_seq() - 1;
-            let state = ShardState { engine: engine.snapshot(), seen: self.seen.export() };
+            let state = ShardState { engine: engine.snapshot_unordered(), seen: self.seen.export() };
             switchboard_wal::write_snapshot(&self.dir, seq, &encode(&state))?;
             self.wal.remove_through(seq)?;
             switchboard_wal::remove_snapshots_before(&self.dir, seq)?;
@@ -391,7 +395,7 @@ pub(crate) fn write_initial(dir: &Path, state: &ShardState) -> Result<(), WalErr
 /// Reads a shard's state without keeping its log open: for regrouping.
 pub(crate) fn read_state(dir: &Path, config: &Config, opts: &StoreOptions) -> Result<ShardState, StoreError> {
     let (store, engine, _) = Store::recover(dir, config, opts, false)?;
-    Ok(ShardState { engine: engine.snapshot(), seen: store.seen.export() })
+    Ok(ShardState { engine: engine.snapshot_unordered(), seen: store.seen.export() })
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 use super::*;
+use crate::watch::RecvError;
 use switchboard_core::{CustomerMessage, EffectKind, TicketAttrs};
-use tokio::sync::broadcast::error::RecvError;
 
 fn config(offer_timeout_ms: Millis) -> Config {
     let mut c = Config::default();
@@ -229,4 +229,65 @@ async fn rendered(rt: &Runtime) -> String {
     tokio::time::sleep(Duration::from_millis(crate::read::STATS_EVERY_MS + 50)).await;
     rt.query("acme", |_| ()).await.unwrap();
     rt.render_metrics()
+}
+
+fn sub(event: Event) -> Submission {
+    Submission { event, at: None, event_id: None }
+}
+
+#[tokio::test]
+async fn events_submitted_together_are_answered_in_order_across_shards() {
+    let rt = Runtime::start(config(30_000), options(3)).unwrap();
+    let mut watch = rt.subscribe();
+    let mut events = Vec::new();
+    for account in ["a", "b", "c", "d"] {
+        events.push(sub(agent(account, "x")));
+        events.push(sub(online(account, "x")));
+        events.push(sub(message(account, "c1")));
+    }
+    // Refused by the engine: its own outcome, the rest unaffected.
+    events.push(sub(Event::OfferAccepted { account: "a".into(), ticket: "nope".into(), agent: "x".into() }));
+    // A tick goes to every shard and is answered once.
+    events.push(sub(Event::Tick));
+    let outcomes = rt.submit_many_patiently(events, std::time::Duration::from_secs(5)).await.wait().await;
+    assert_eq!(outcomes.len(), 14);
+    for (i, o) in outcomes.iter().enumerate() {
+        match i {
+            12 => assert!(matches!(o, Err(IngestError::Refused(r)) if r.field == Some("ticket")), "{o:?}"),
+            _ => assert!(matches!(o, Ok(a) if !a.duplicate && a.effects.is_empty()), "{i}: {o:?}"),
+        }
+    }
+    // Per account, the watcher sees each ticket created, then offered.
+    let mut seen = Vec::new();
+    while seen.len() < 8 {
+        let e = watch.recv().await.unwrap();
+        seen.push((e.account.to_string(), e.kind.type_name()));
+    }
+    for account in ["a", "b", "c", "d"] {
+        let mine: Vec<_> = seen.iter().filter(|(a, _)| a == account).map(|(_, t)| *t).collect();
+        assert_eq!(mine, vec!["ticket_created", "offered"], "{account}");
+    }
+    rt.shutdown();
+}
+
+#[tokio::test]
+async fn a_group_waits_for_room_and_is_refused_when_none_comes() {
+    let rt = Runtime::start(config(30_000), Options { shard_queue: 16, ..options(1) }).unwrap();
+    // Hold the shard so its queue fills.
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let held = rt.clone();
+    let busy = tokio::spawn(async move { held.query("acme", move |_| go_rx.recv().ok()).await });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // A group larger than the whole queue is taken when the queue is empty...
+    let big: Vec<_> = (0..40).map(|i| sub(message("acme", &format!("big{i}")))).collect();
+    let big = rt.submit_many_patiently(big, std::time::Duration::from_millis(10)).await;
+    // ...and then nothing more fits: a group that cannot get in within its patience is refused.
+    let small: Vec<_> = (0..2).map(|i| sub(message("acme", &format!("small{i}")))).collect();
+    let small = rt.submit_many_patiently(small, std::time::Duration::from_millis(30)).await;
+    go_tx.send(()).unwrap();
+    busy.await.unwrap().unwrap();
+    assert!(big.wait().await.iter().all(Result::is_ok));
+    assert!(small.wait().await.iter().all(|o| matches!(o, Err(IngestError::Saturated(0)))));
+    assert!(rt.metrics().saturated.get() >= 1);
+    rt.shutdown();
 }

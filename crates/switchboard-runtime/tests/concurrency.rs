@@ -23,10 +23,11 @@ use switchboard_core::snapshot::AccountSnapshot;
 use switchboard_core::view::{AccountStats, AgentView, QueueEntry};
 use switchboard_core::{Config, Effect, Engine, Event, Millis};
 use switchboard_runtime::clock::Clock;
+use switchboard_runtime::watch::EffectReceiver;
+use switchboard_runtime::watch::{RecvError, TryRecvError};
 use switchboard_runtime::{Applied, IngestError, Options, Runtime};
 use switchboard_sim::{Gridded, SimParams};
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use tokio::sync::{Barrier, broadcast, watch};
+use tokio::sync::{Barrier, watch};
 
 /// Accounts of the simulated centre, spread over the shards by the runtime's hash.
 const ACCOUNTS: usize = 48;
@@ -190,7 +191,7 @@ struct Watched {
 /// watcher pauses every `pause_every` effects.
 async fn watcher(
     name: &'static str,
-    mut rx: broadcast::Receiver<Effect>,
+    mut rx: EffectReceiver,
     mut done: watch::Receiver<bool>,
     pause_every: Option<usize>,
 ) -> Watched {
@@ -268,7 +269,7 @@ fn account_states(engine: &Engine) -> Vec<(String, AccountState)> {
                     *seq = 0;
                 }
             }
-            let name = a.name.clone();
+            let name = a.name.to_string();
             let state = AccountState {
                 now: snapshot.now,
                 agents: engine.agents(&name),

@@ -9,7 +9,7 @@ use switchboard_core::snapshot::EngineSnapshot;
 use switchboard_core::{Config, CustomerMessage, Event, Millis, TicketAttrs};
 use switchboard_runtime::clock::Clock;
 use switchboard_runtime::store::{FsyncPolicy, StoreOptions};
-use switchboard_runtime::{IngestError, Options, Runtime};
+use switchboard_runtime::{IngestError, Options, Runtime, Submission};
 
 /// A clock the test moves by hand.
 struct ManualClock(AtomicU64);
@@ -351,6 +351,46 @@ async fn a_repeat_arriving_with_its_original_waits_for_the_original_to_be_durabl
     let repeat = rt.submit(message("acme", "c"), None, Some("y".into())).unwrap();
     assert!(!original.wait().await.unwrap().duplicate);
     assert!(repeat.wait().await.unwrap().duplicate);
+    rt.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_submitted_as_a_group_share_the_log_dedup_and_failures_of_single_ones() {
+    let dir = Dir::new("group");
+    let clock = Arc::new(ManualClock(AtomicU64::new(T0)));
+    let rt = start(&dir.0, 2, &clock);
+    let with_id = |account: &str, conversation: &str, id: &str| Submission {
+        event: message(account, conversation),
+        at: None,
+        event_id: Some(id.into()),
+    };
+    let patience = Duration::from_secs(5);
+    rt.ingest(message("acme", "seen"), None, Some("old".into())).await.unwrap();
+    let group = vec![
+        with_id("acme", "c1", "e1"),
+        with_id("acme", "c1", "e1"),    // a repeat within the group
+        with_id("acme", "seen", "old"), // a repeat of an earlier event
+        with_id("globex", "c1", "e1"),  // the same id in another account
+    ];
+    let outcomes = rt.submit_many_patiently(group, patience).await.wait().await;
+    let duplicates: Vec<bool> = outcomes.iter().map(|o| o.as_ref().unwrap().duplicate).collect();
+    assert_eq!(duplicates, vec![false, true, true, false]);
+    // A failed write answers every event of the group UNAVAILABLE and applies none of them.
+    rt.fail_next_write("acme");
+    let outcomes = rt
+        .submit_many_patiently(vec![with_id("acme", "c2", "e2"), with_id("acme", "c3", "e3")], patience)
+        .await;
+    assert!(outcomes.wait().await.iter().all(|o| matches!(o, Err(IngestError::Unavailable(_)))));
+    let before = state(&rt).await;
+    rt.shutdown();
+    // What was acknowledged is what a restart recovers, and the ids are still known.
+    let rt = start(&dir.0, 2, &clock);
+    assert_eq!(state(&rt).await, before);
+    let again = rt.submit_many_patiently(vec![with_id("acme", "c1", "e1")], patience).await.wait().await;
+    assert!(again[0].as_ref().unwrap().duplicate);
+    let stats = rt.all_stats().await.unwrap();
+    let tickets: u32 = stats.iter().map(|s| s.tickets_by_status.iter().sum::<u32>()).sum();
+    assert_eq!(tickets, 3, "seen#1, c1#1 in acme and c1#1 in globex: {stats:?}");
     rt.shutdown();
 }
 

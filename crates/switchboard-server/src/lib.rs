@@ -246,7 +246,7 @@ impl Daemon {
             let incoming = ReceiverStream::new(incoming).map(Ok::<_, std::io::Error>);
             let counted = counted.clone();
             servers.spawn(async move {
-                let result = tonic::transport::Server::builder()
+                let result = grpc_server()
                     .layer(counted)
                     .add_routes(grpc_routes)
                     .serve_with_incoming_shutdown(incoming, signal)
@@ -259,7 +259,7 @@ impl Daemon {
         if let Some(listener) = unix {
             let signal = stop(shutdown_rx.clone());
             servers.spawn(async move {
-                let result = tonic::transport::Server::builder()
+                let result = grpc_server()
                     .layer(counted)
                     .add_routes(unix_routes)
                     .serve_with_incoming_shutdown(
@@ -464,6 +464,16 @@ fn bind_unix(path: &std::path::Path) -> Result<tokio::net::UnixListener, StartEr
         std::fs::remove_file(path).map_err(err)?;
     }
     tokio::net::UnixListener::bind(path).map_err(err)
+}
+
+/// A gRPC server with HTTP/2 receive windows sized for streams of events: with the protocol's
+/// default of 64 KiB per connection, a client streaming a few MB/s waits for a window update
+/// every few hundred events, and any delay in sending one stalls it. At most this much unread
+/// data per connection is buffered.
+fn grpc_server() -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .initial_connection_window_size(4 << 20)
+        .initial_stream_window_size(1 << 20)
 }
 
 #[cfg(test)]

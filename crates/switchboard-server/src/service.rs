@@ -9,6 +9,7 @@
 
 use crate::security::{Caller, Security};
 use crate::tls::ConnInfo;
+use futures_util::FutureExt;
 use futures_util::stream::{FuturesOrdered, Stream, StreamExt};
 use std::collections::HashSet;
 use std::pin::Pin;
@@ -20,13 +21,17 @@ use switchboard_core::{Effect, ErrorClass};
 use switchboard_proto::convert::{self, FieldError, FieldLimits};
 use switchboard_proto::v1;
 use switchboard_runtime::metrics::Metrics;
-use switchboard_runtime::{IngestError, Runtime};
-use tokio::sync::{broadcast, watch};
+use switchboard_runtime::watch::RecvError;
+use switchboard_runtime::{IngestError, Runtime, Submission};
+use tokio::sync::watch;
 use tonic::{Code, Request, Response, Status, Streaming};
 
 /// Events of one `IngestStream` in flight at once: enough to keep the shards busy, small enough that
 /// HTTP/2 flow control pushes back on a fast client instead of buffering here.
 const STREAM_WINDOW: usize = 512;
+
+/// Most events of one `IngestStream` handed to the shards at once: whatever has arrived, up to this.
+const STREAM_CHUNK: usize = 256;
 
 /// How long a stream waits for room in a full shard before refusing an event.
 const STREAM_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
@@ -294,51 +299,83 @@ impl v1::router_server::Router for RouterService {
         let mut stream = request.into_inner();
         let mut reply = v1::IngestStreamReply::default();
         let mut in_flight = FuturesOrdered::new();
+        let mut in_flight_events = 0;
         let mut index = 0u64;
-        loop {
-            let event = match stream.next().await {
+        let mut ended = false;
+        while !ended {
+            // Whatever has already arrived goes to the shards together: one hand-over per shard
+            // rather than one per event.
+            let mut chunk = match stream.next().await {
                 None => break,
-                Some(Ok(event)) => event,
-                // A message the stream cannot decode (too large, malformed) ends the stream; what
-                // came before it is reported, and so is this one, at its position.
-                Some(Err(status)) => {
-                    self.security.metrics.refused_message(&status);
-                    reply.rejected.push(rejection(index, &status, ""));
-                    break;
-                }
+                Some(item) => vec![item],
             };
-            let i = index;
-            index += 1;
-            // Over a rate limit, the stream waits rather than refusing: reading slower pushes back
-            // on the client through HTTP/2 flow control.
-            self.security.pace(bucket.as_deref(), &caller).await;
+            while chunk.len() < STREAM_CHUNK {
+                match stream.next().now_or_never() {
+                    Some(Some(item)) => chunk.push(item),
+                    Some(None) => {
+                        ended = true;
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            let mut submissions = Vec::with_capacity(chunk.len());
+            let mut indexes = Vec::with_capacity(chunk.len());
+            for item in chunk {
+                let event = match item {
+                    Ok(event) => event,
+                    // A message the stream cannot decode (too large, malformed) ends the stream;
+                    // what came before it is reported, and so is this one, at its position.
+                    Err(status) => {
+                        self.security.metrics.refused_message(&status);
+                        reply.rejected.push(rejection(index, &status, ""));
+                        ended = true;
+                        break;
+                    }
+                };
+                let i = index;
+                index += 1;
+                // Over a rate limit, the stream waits rather than refusing: reading slower pushes
+                // back on the client through HTTP/2 flow control.
+                self.security.pace(bucket.as_deref(), &caller).await;
+                match convert::event_from_proto(event, self.limits.fields) {
+                    Err(e) => reply.rejected.push(rejection(i, &field_status(e.clone()), e.field)),
+                    Ok(incoming) => match self.may_ingest(&caller, &incoming.event) {
+                        Err(status) => {
+                            let field = if incoming.event.account().is_some() { "account" } else { "type" };
+                            reply.rejected.push(rejection(i, &status, field));
+                        }
+                        Ok(()) => {
+                            indexes.push(i);
+                            submissions.push(Submission {
+                                event: incoming.event,
+                                at: incoming.at,
+                                event_id: incoming.event_id,
+                            });
+                        }
+                    },
+                }
+            }
             // Submitting in arrival order keeps per-account order; awaiting later keeps many
             // events in flight. A full shard makes the stream wait, not fail.
-            match convert::event_from_proto(event, self.limits.fields) {
-                Err(e) => reply.rejected.push(rejection(i, &field_status(e.clone()), e.field)),
-                Ok(incoming) => match self.may_ingest(&caller, &incoming.event) {
-                    Err(status) => {
-                        let field = if incoming.event.account().is_some() { "account" } else { "type" };
-                        reply.rejected.push(rejection(i, &status, field));
-                    }
-                    Ok(()) => match self
-                        .runtime
-                        .submit_patiently(incoming.event, incoming.at, incoming.event_id, STREAM_PATIENCE)
-                        .await
-                    {
-                        Err(e) => refused(&mut reply, i, e),
-                        Ok(pending) => in_flight.push_back(async move { (i, pending.wait().await) }),
-                    },
-                },
+            if !submissions.is_empty() {
+                let pending = self.runtime.submit_many_patiently(submissions, STREAM_PATIENCE).await;
+                in_flight_events += indexes.len();
+                in_flight.push_back(async move { (indexes, pending.wait().await) });
             }
-            while in_flight.len() >= STREAM_WINDOW {
-                if let Some((i, outcome)) = in_flight.next().await {
-                    tally(&mut reply, i, outcome);
+            while in_flight_events >= STREAM_WINDOW {
+                if let Some((indexes, outcomes)) = in_flight.next().await {
+                    in_flight_events -= indexes.len();
+                    for (i, outcome) in indexes.into_iter().zip(outcomes) {
+                        tally(&mut reply, i, outcome);
+                    }
                 }
             }
         }
-        while let Some((i, outcome)) = in_flight.next().await {
-            tally(&mut reply, i, outcome);
+        while let Some((indexes, outcomes)) = in_flight.next().await {
+            for (i, outcome) in indexes.into_iter().zip(outcomes) {
+                tally(&mut reply, i, outcome);
+            }
         }
         reply.rejected.sort_by_key(|r| r.index);
         let result = Ok(reply);
@@ -612,11 +649,11 @@ impl RouterService {
                         item: Some(v1::watch_item::Item::Effect(convert::effect_to_proto(&e))),
                     },
                     Ok(_) => continue,
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                    Err(RecvError::Lagged(n)) => {
                         slot.runtime.metrics().watch_lagged.inc_by(n);
                         v1::WatchItem { item: Some(v1::watch_item::Item::Lagged(n)) }
                     }
-                    Err(broadcast::error::RecvError::Closed) => return None,
+                    Err(RecvError::Closed) => return None,
                 };
                 return Some((Ok(out), (rx, shutdown, filter, slot)));
             }

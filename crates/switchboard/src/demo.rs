@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchboard_core::{Config, Effect, EffectKind, TicketStatus, WithdrawReason};
 use switchboard_runtime::Runtime;
+use switchboard_runtime::watch::TryRecvError;
 use switchboard_server::Daemon;
 use switchboard_sim::{SimEvent, SimParams, Simulator};
-use tokio::sync::broadcast::error::TryRecvError;
 
 /// Arguments of `switchboard demo`.
 #[derive(clap::Args)]
