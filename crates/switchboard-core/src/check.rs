@@ -128,8 +128,30 @@ impl Account {
                 return Err(format!("ticket {id} waits with optional skills but no skills timer"));
             }
         }
+        // Each message-created ticket is its conversation's next (snapshots rely on it: they
+        // derive the conversations from the tickets).
+        let mut derived: std::collections::HashMap<&str, (u32, TicketIdx)> = Default::default();
+        for (t, tk) in self.tickets.iter().enumerate() {
+            if let Some(c) = &tk.conversation {
+                let e = derived.entry(c).or_insert((0, 0));
+                *e = (e.0 + 1, t as TicketIdx);
+            }
+        }
+        for (c, &(count, current)) in &derived {
+            match self.conversations.get(c) {
+                Some(k) if (k.count, k.current) == (count, current) => {}
+                other => {
+                    return Err(format!(
+                        "conversation {c}: its tickets say {count} with #{current} current, the map {other:?}"
+                    ));
+                }
+            }
+        }
+        if self.conversations.values().count() != derived.len() {
+            return Err("a conversation without tickets".into());
+        }
         let mut statuses = [0u32; 6];
-        for tk in &self.tickets {
+        for tk in self.tickets.iter() {
             statuses[tk.status as usize] += 1;
         }
         if statuses != self.status_counts {

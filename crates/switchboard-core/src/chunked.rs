@@ -1,20 +1,59 @@
-//! A vector that grows without moving what it holds.
+//! A vector that grows without moving what it holds, and that can be shared with a snapshot
+//! writer without copying.
 //!
 //! Tickets are only ever added, and an account can hold millions. In a `Vec`, each doubling copies
 //! every ticket into freshly zeroed pages: a stall of tens of milliseconds on a shard thread at a
 //! million tickets, and a tenth of the engine's time in a growing workload. Fixed-size chunks make
 //! a push at worst one chunk allocation, at the price of one more indirection per access.
+//!
+//! [`Chunked::freeze`] hands out every chunk behind an `Arc` (copy-on-write): the snapshot writer
+//! reads them on its own thread while the engine goes on, and the first change to a chunk the
+//! writer still holds copies that one chunk. Closed tickets never change, so a snapshot copies
+//! only the few chunks of recent tickets, whatever the total.
 
 use std::ops::{Index, IndexMut};
+use std::sync::Arc;
 
 /// Elements per chunk: big enough that the chunk list stays short, small enough that allocating
-/// one chunk is cheap.
+/// or copying one chunk is cheap.
 const CHUNK: usize = 1024;
+
+#[derive(Debug)]
+enum Chunk<T> {
+    /// Only the engine has it.
+    Own(Vec<T>),
+    /// Handed out by [`Chunked::freeze`]; made `Own` again at the first change.
+    Shared(Arc<Vec<T>>),
+}
+
+impl<T> Chunk<T> {
+    fn as_slice(&self) -> &[T] {
+        match self {
+            Chunk::Own(v) => v,
+            Chunk::Shared(v) => v,
+        }
+    }
+}
+
+impl<T: Clone> Chunk<T> {
+    /// The chunk's elements for changing: taken back from the `Arc` when nobody else holds it,
+    /// copied when a snapshot writer still does.
+    fn own(&mut self) -> &mut Vec<T> {
+        if let Chunk::Shared(shared) = self {
+            let shared = std::mem::take(shared);
+            *self = Chunk::Own(Arc::try_unwrap(shared).unwrap_or_else(|still| (*still).clone()));
+        }
+        match self {
+            Chunk::Own(v) => v,
+            Chunk::Shared(_) => unreachable!("made owned just above"),
+        }
+    }
+}
 
 /// An append-only sequence indexed like a slice.
 #[derive(Debug)]
 pub(crate) struct Chunked<T> {
-    chunks: Vec<Vec<T>>,
+    chunks: Vec<Chunk<T>>,
     len: usize,
 }
 
@@ -33,19 +72,39 @@ impl<T> Chunked<T> {
         self.len == 0
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flat_map(Chunk::as_slice)
+    }
+
+    /// Every element as it is now, shared rather than copied (see the module's doc).
+    pub fn freeze(&mut self) -> Frozen<T> {
+        let chunks = self
+            .chunks
+            .iter_mut()
+            .map(|chunk| {
+                if let Chunk::Own(v) = chunk {
+                    *chunk = Chunk::Shared(Arc::new(std::mem::take(v)));
+                }
+                match chunk {
+                    Chunk::Shared(shared) => shared.clone(),
+                    Chunk::Own(_) => unreachable!("made shared just above"),
+                }
+            })
+            .collect();
+        Frozen { chunks }
+    }
+}
+
+impl<T: Clone> Chunked<T> {
     pub fn push(&mut self, value: T) {
         if self.len.is_multiple_of(CHUNK) {
-            self.chunks.push(Vec::with_capacity(CHUNK));
+            self.chunks.push(Chunk::Own(Vec::with_capacity(CHUNK)));
         }
         // The last chunk has room: a new one was just added when the others were full.
         if let Some(last) = self.chunks.last_mut() {
-            last.push(value);
+            last.own().push(value);
         }
         self.len += 1;
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &T> {
-        self.chunks.iter().flatten()
     }
 }
 
@@ -53,17 +112,17 @@ impl<T> Index<usize> for Chunked<T> {
     type Output = T;
 
     fn index(&self, i: usize) -> &T {
-        &self.chunks[i / CHUNK][i % CHUNK]
+        &self.chunks[i / CHUNK].as_slice()[i % CHUNK]
     }
 }
 
-impl<T> IndexMut<usize> for Chunked<T> {
+impl<T: Clone> IndexMut<usize> for Chunked<T> {
     fn index_mut(&mut self, i: usize) -> &mut T {
-        &mut self.chunks[i / CHUNK][i % CHUNK]
+        &mut self.chunks[i / CHUNK].own()[i % CHUNK]
     }
 }
 
-impl<T> FromIterator<T> for Chunked<T> {
+impl<T: Clone> FromIterator<T> for Chunked<T> {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
         let mut out = Chunked::default();
         for value in iter {
@@ -73,12 +132,15 @@ impl<T> FromIterator<T> for Chunked<T> {
     }
 }
 
-impl<'a, T> IntoIterator for &'a Chunked<T> {
-    type Item = &'a T;
-    type IntoIter = std::iter::Flatten<std::slice::Iter<'a, Vec<T>>>;
+/// The elements of a [`Chunked`] at the moment it was frozen; cheap to take, `Send` when `T` is.
+#[derive(Debug, Clone)]
+pub(crate) struct Frozen<T> {
+    chunks: Vec<Arc<Vec<T>>>,
+}
 
-    fn into_iter(self) -> Self::IntoIter {
-        self.chunks.iter().flatten()
+impl<T> Frozen<T> {
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flat_map(|c| c.iter())
     }
 }
 
@@ -101,8 +163,25 @@ mod tests {
         c[CHUNK] = 7;
         assert_eq!(c[CHUNK], 7);
         assert_eq!(c.iter().count(), c.len());
-        assert_eq!((&c).into_iter().nth(CHUNK + 1), Some(&(CHUNK + 1)));
         let copy: Chunked<usize> = c.iter().copied().collect();
         assert_eq!(copy.len(), c.len());
+    }
+
+    #[test]
+    fn a_frozen_view_keeps_its_moment_and_copies_only_what_changes_after() {
+        let mut c: Chunked<usize> = (0..(2 * CHUNK + 10)).collect();
+        let frozen = c.freeze();
+        c[5] = 500;
+        c.push(1);
+        let untouched = &c[CHUNK + 3] as *const usize;
+        assert!(frozen.iter().copied().eq(0..(2 * CHUNK + 10)), "the view is the state at freezing");
+        assert_eq!((c[5], c[2 * CHUNK + 10]), (500, 1));
+        // The middle chunk was never changed: still the very memory the view holds.
+        assert_eq!(frozen.iter().nth(CHUNK + 3).map(|x| x as *const usize), Some(untouched));
+        drop(frozen);
+        // Nobody else holds it now: changing takes it back without a copy.
+        c[CHUNK + 3] = 9;
+        assert_eq!(&c[CHUNK + 3] as *const usize, untouched);
+        assert_eq!(c.iter().count(), 2 * CHUNK + 11);
     }
 }

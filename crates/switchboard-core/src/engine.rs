@@ -76,7 +76,7 @@ impl Engine {
                 join(&config.channels)
             )));
         }
-        let engine = Engine::restore(config, &self.snapshot_unordered())
+        let engine = Engine::restore(config, &self.snapshot())
             .map_err(|e| ConfigError(format!("the running state does not fit it: {e}")))?;
         *self = engine;
         Ok(())

@@ -74,11 +74,6 @@ impl<V> IdMap<V> {
         Some(entry.remove().0.value)
     }
 
-    /// Entries in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &V)> {
-        self.parts.iter().flat_map(HashTable::iter).map(|e| (&e.key, &e.value))
-    }
-
     pub fn values(&self) -> impl Iterator<Item = &V> {
         self.parts.iter().flat_map(HashTable::iter).map(|e| &e.value)
     }
@@ -103,10 +98,6 @@ mod tests {
         assert_eq!(m.remove("t8"), Some(8));
         assert_eq!(m.remove("t8"), None);
         assert_eq!(m.values().count(), n as usize - 1);
-        let mut keys: Vec<_> = m.iter().map(|(k, _)| k.to_string()).collect();
-        keys.sort();
-        keys.dedup();
-        assert_eq!(keys.len(), n as usize - 1);
         // The entries spread over the tables.
         assert!(m.parts.iter().all(|t| t.len() > (n as usize) / PARTS / 2), "uneven parts");
     }

@@ -10,13 +10,15 @@
 
 use crate::account::Account;
 use crate::bitset::BitSet;
-use crate::config::Config;
+use crate::chunked::Frozen;
+use crate::config::{Config, Policy};
 use crate::engine::Engine;
 use crate::state::{Agent, AgentChannel, Conversation, Ticket};
 use crate::timers::{Timer, TimerKey, TimerKind};
 use crate::types::{AgentStatus, Millis, Priority, TicketStatus};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
+use std::collections::HashMap;
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -132,24 +134,23 @@ pub struct SnapshotError {
 }
 
 impl Engine {
-    /// The engine's state as plain data, in one order for one state: equal states give equal
-    /// snapshots.
+    /// The engine's state as plain data. Equal states give equal snapshots.
     pub fn snapshot(&self) -> EngineSnapshot {
-        let mut snap = self.snapshot_unordered();
-        for account in &mut snap.accounts {
-            account.conversations.sort_unstable();
-        }
-        snap
-    }
-
-    /// The same state with each account's conversations in no particular order, sparing a sort
-    /// of them all: what storage takes, on the shard thread. Strings are shared with the engine,
-    /// not copied, so taking it costs a pass over the state and no string allocation.
-    pub fn snapshot_unordered(&self) -> EngineSnapshot {
         EngineSnapshot {
             now: self.now(),
             timer_seq: self.timers.seq(),
-            accounts: self.accounts.iter().map(|a| a.snapshot()).collect(),
+            accounts: self.accounts.iter().map(|a| a.head().snapshot(a.tickets.iter())).collect(),
+        }
+    }
+
+    /// The engine's state, for [`FrozenEngine::snapshot`] to turn into plain data on another
+    /// thread while this engine goes on. Taking it costs a pass over the agents, not the tickets:
+    /// tickets are shared copy-on-write (closed ones never change, so they are never copied).
+    pub fn freeze(&mut self) -> FrozenEngine {
+        FrozenEngine {
+            now: self.now(),
+            timer_seq: self.timers.seq(),
+            accounts: self.accounts.iter_mut().map(|a| (a.head(), a.tickets.freeze())).collect(),
         }
     }
 
@@ -166,36 +167,63 @@ impl Engine {
     }
 }
 
-impl Account {
-    fn snapshot(&self) -> AccountSnapshot {
+/// An engine's state as taken by [`Engine::freeze`]: `Send`, and cheap to take.
+#[derive(Debug)]
+pub struct FrozenEngine {
+    now: Millis,
+    timer_seq: u64,
+    accounts: Vec<(AccountHead, Frozen<Ticket>)>,
+}
+
+impl FrozenEngine {
+    /// The state as plain data: the same as [`Engine::snapshot`] at the moment of freezing.
+    pub fn snapshot(&self) -> EngineSnapshot {
+        EngineSnapshot {
+            now: self.now,
+            timer_seq: self.timer_seq,
+            accounts: self.accounts.iter().map(|(head, tickets)| head.snapshot(tickets.iter())).collect(),
+        }
+    }
+}
+
+/// An account's state but its tickets, ready to be written out with them.
+#[derive(Debug)]
+struct AccountHead {
+    name: Arc<str>,
+    skills: Vec<Arc<str>>,
+    groups: Vec<Arc<str>>,
+    assign_seq: u64,
+    effects_emitted: u64,
+    agents: Vec<AgentSnapshot>,
+    channels: Arc<[Arc<str>]>,
+    policy: Arc<Policy>,
+}
+
+impl AccountHead {
+    /// The account's snapshot, with `tickets` in handle order. Conversations are not kept apart:
+    /// each message-created ticket is its conversation's next, so they follow from the tickets
+    /// (in handle order, which also makes their order canonical).
+    fn snapshot<'a>(&self, tickets: impl Iterator<Item = &'a Ticket>) -> AccountSnapshot {
         let names = |set: &BitSet| set.iter().collect::<Vec<u32>>();
         let timer = |k: &Option<TimerKey>| k.map(|k| (k.due, k.seq));
-        AccountSnapshot {
-            name: self.name.clone(),
-            skills: self.skills.names().to_vec(),
-            groups: self.groups.names().to_vec(),
-            assign_seq: self.assign_seq,
-            effects_emitted: self.effects_emitted.get(),
-            agents: self
-                .agents
-                .iter()
-                .map(|a| AgentSnapshot {
-                    id: a.id.clone(),
-                    live: a.live,
-                    groups: names(&a.groups),
-                    skills: names(&a.skills),
-                    channels: a
-                        .channels
-                        .iter()
-                        .zip(self.channels.iter())
-                        .map(|(c, name)| (name.clone(), c.status, c.capacity, c.last_assigned))
-                        .collect(),
-                })
-                .collect(),
-            tickets: self
-                .tickets
-                .iter()
-                .map(|t| TicketSnapshot {
+        let mut conversations: Vec<(Arc<str>, u32, u32)> = Vec::new();
+        let mut conversation_of: HashMap<&str, usize> = HashMap::new();
+        let tickets = tickets
+            .enumerate()
+            .map(|(i, t)| {
+                if let Some(c) = &t.conversation {
+                    match conversation_of.get(&**c) {
+                        Some(&k) => {
+                            conversations[k].1 += 1;
+                            conversations[k].2 = i as u32;
+                        }
+                        None => {
+                            conversation_of.insert(c, conversations.len());
+                            conversations.push((c.clone(), 1, i as u32));
+                        }
+                    }
+                }
+                TicketSnapshot {
                     id: t.id.clone(),
                     channel: self.channels[t.channel as usize].clone(),
                     via: t.via.clone(),
@@ -219,9 +247,50 @@ impl Account {
                     offer_timer: timer(&t.offer_timer),
                     skills_timer: timer(&t.skills_timer),
                     close_timer: timer(&t.close_timer),
+                }
+            })
+            .collect();
+        AccountSnapshot {
+            name: self.name.clone(),
+            skills: self.skills.clone(),
+            groups: self.groups.clone(),
+            assign_seq: self.assign_seq,
+            effects_emitted: self.effects_emitted,
+            agents: self.agents.clone(),
+            tickets,
+            conversations,
+        }
+    }
+}
+
+impl Account {
+    /// Everything but the tickets, copied (agents are few next to tickets).
+    fn head(&self) -> AccountHead {
+        let names = |set: &BitSet| set.iter().collect::<Vec<u32>>();
+        AccountHead {
+            name: self.name.clone(),
+            skills: self.skills.names().to_vec(),
+            groups: self.groups.names().to_vec(),
+            assign_seq: self.assign_seq,
+            effects_emitted: self.effects_emitted.get(),
+            channels: self.channels.clone(),
+            policy: self.policy.clone(),
+            agents: self
+                .agents
+                .iter()
+                .map(|a| AgentSnapshot {
+                    id: a.id.clone(),
+                    live: a.live,
+                    groups: names(&a.groups),
+                    skills: names(&a.skills),
+                    channels: a
+                        .channels
+                        .iter()
+                        .zip(self.channels.iter())
+                        .map(|(c, name)| (name.clone(), c.status, c.capacity, c.last_assigned))
+                        .collect(),
                 })
                 .collect(),
-            conversations: self.conversations.iter().map(|(k, c)| (k.clone(), c.count, c.current)).collect(),
         }
     }
 }

@@ -53,7 +53,7 @@ impl AgentChannel {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Ticket {
     pub id: Arc<str>,
     pub channel: u8,

@@ -176,6 +176,31 @@ proptest! {
     }
 
     #[test]
+    fn a_frozen_state_is_the_snapshot_of_its_moment_whatever_happens_after(events in stream(120), split in 0usize..120) {
+        let split = split.min(events.len());
+        let mut engine = Engine::new(config(AssignmentMethod::SpareCapacity)).unwrap();
+        let mut now = 1_767_571_200_000u64;
+        let mut out = Vec::new();
+        for (dt, ev) in &events[..split] {
+            now += dt;
+            let _ = engine.apply(ev, now, &mut out);
+        }
+        let expected = engine.snapshot();
+        let frozen = engine.freeze();
+        // The engine goes on while the frozen state waits, as a snapshot writer's does.
+        for (dt, ev) in &events[split..] {
+            now += dt;
+            let _ = engine.apply(ev, now, &mut out);
+        }
+        engine.check_invariants().map_err(TestCaseError::fail)?;
+        let written = std::thread::spawn(move || frozen.snapshot()).join().unwrap();
+        prop_assert_eq!(&written, &expected);
+        // And freezing again, with the first writer gone, gives the state of now.
+        let again = engine.freeze().snapshot();
+        prop_assert_eq!(again, engine.snapshot());
+    }
+
+    #[test]
     fn a_restored_snapshot_carries_on_exactly_like_the_original(events in stream(120), split in 0usize..120) {
         let split = split.min(events.len());
         let mut original = Engine::new(config(AssignmentMethod::SpareCapacity)).unwrap();

@@ -449,7 +449,7 @@ impl Worker {
         // A snapshot waits briefly for the publisher to confirm what was sent (normally a round
         // trip to the broker); if it cannot, the snapshot is tried again at the next duty.
         let may_snapshot = || outbox.as_ref().is_none_or(|o| o.caught_up(SNAPSHOT_PATIENCE));
-        if let Err(e) = store.tick(&self.engine, may_snapshot) {
+        if let Err(e) = store.tick(&mut self.engine, may_snapshot) {
             tracing::error!(shard = self.index, error = %e, "storage");
             self.metrics.storage_errors.inc();
         }

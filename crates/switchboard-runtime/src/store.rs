@@ -297,7 +297,7 @@ impl Store {
     /// Background duties: the interval fsync, a snapshot when one is due, and cleaning up after a
     /// finished one. Errors are reported, never fatal: the next call tries again.
     /// A snapshot is taken only when `may_snapshot` says the outbox allows it (see `outbox.rs`).
-    pub fn tick(&mut self, engine: &Engine, may_snapshot: impl FnOnce() -> bool) -> Result<(), WalError> {
+    pub fn tick(&mut self, engine: &mut Engine, may_snapshot: impl FnOnce() -> bool) -> Result<(), WalError> {
         if self.fsync_due().is_some_and(|due| Instant::now() >= due) {
             self.wal.sync()?;
             self.last_write = None;
@@ -324,16 +324,19 @@ impl Store {
     }
 
     /// Takes the engine's state now and writes it in the background; the log is trimmed once the
-    /// snapshot is durable.
-    fn start_snapshot(&mut self, engine: &Engine) {
+    /// snapshot is durable. Only freezing the state happens here, on the shard thread (see
+    /// [`Engine::freeze`]); turning it into plain data and encoding it happen on the writer's.
+    fn start_snapshot(&mut self, engine: &mut Engine) {
         let seq = self.wal.next_seq() - 1;
-        let state = ShardState { engine: engine.snapshot_unordered(), seen: self.seen.export() };
+        let frozen = engine.freeze();
+        let seen = self.seen.export();
         let dir = self.dir.clone();
         self.logged_since_snapshot = 0;
         self.last_snapshot = Instant::now();
-        let job = std::thread::Builder::new()
-            .name("snapshot".into())
-            .spawn(move || switchboard_wal::write_snapshot(&dir, seq, &encode(&state)).map(|_| ()));
+        let job = std::thread::Builder::new().name("snapshot".into()).spawn(move || {
+            let state = ShardState { engine: frozen.snapshot(), seen };
+            switchboard_wal::write_snapshot(&dir, seq, &encode(&state)).map(|_| ())
+        });
         match job {
             Ok(job) => self.job = Some((seq, job)),
             Err(e) => tracing::error!(error = %e, "cannot start the snapshot writer"),
@@ -350,7 +353,7 @@ impl Store {
             let _ = job.join();
         }
         let seq = self.wal.next_seq() - 1;
-        let state = ShardState { engine: engine.snapshot_unordered(), seen: self.seen.export() };
+        let state = ShardState { engine: engine.snapshot(), seen: self.seen.export() };
         switchboard_wal::write_snapshot(&self.dir, seq, &encode(&state))?;
         self.logged_since_snapshot = 0;
         self.last_snapshot = Instant::now();
@@ -377,7 +380,7 @@ impl Store {
         }
         if self.logged_since_snapshot > 0 && may_snapshot {
             let seq = self.wal.next_seq() - 1;
-            let state = ShardState { engine: engine.snapshot_unordered(), seen: self.seen.export() };
+            let state = ShardState { engine: engine.snapshot(), seen: self.seen.export() };
             switchboard_wal::write_snapshot(&self.dir, seq, &encode(&state))?;
             self.wal.remove_through(seq)?;
             switchboard_wal::remove_snapshots_before(&self.dir, seq)?;
@@ -395,7 +398,7 @@ pub(crate) fn write_initial(dir: &Path, state: &ShardState) -> Result<(), WalErr
 /// Reads a shard's state without keeping its log open: for regrouping.
 pub(crate) fn read_state(dir: &Path, config: &Config, opts: &StoreOptions) -> Result<ShardState, StoreError> {
     let (store, engine, _) = Store::recover(dir, config, opts, false)?;
-    Ok(ShardState { engine: engine.snapshot_unordered(), seen: store.seen.export() })
+    Ok(ShardState { engine: engine.snapshot(), seen: store.seen.export() })
 }
 
 #[cfg(test)]
