@@ -41,7 +41,12 @@ impl<T: Clone> Chunk<T> {
     fn own(&mut self) -> &mut Vec<T> {
         if let Chunk::Shared(shared) = self {
             let shared = std::mem::take(shared);
-            *self = Chunk::Own(Arc::try_unwrap(shared).unwrap_or_else(|still| (*still).clone()));
+            *self = Chunk::Own(Arc::try_unwrap(shared).unwrap_or_else(|still| {
+                // A full chunk's room, so that pushes into a copied last chunk never reallocate.
+                let mut copy = Vec::with_capacity(CHUNK.max(still.len()));
+                copy.extend_from_slice(&still);
+                copy
+            }));
         }
         match self {
             Chunk::Own(v) => v,

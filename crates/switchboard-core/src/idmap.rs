@@ -39,10 +39,11 @@ impl<V> IdMap<V> {
         self.state.hash_one(key)
     }
 
-    /// The table for `hash`: its top bits, which the tables' own bucket choice (the low bits)
-    /// does not use.
+    /// The table for `hash`: six of its middle bits. The tables themselves use the low bits to
+    /// choose a bucket and the top seven as a tag to skip non-matching entries; taking the table
+    /// from either would leave those tables fewer distinct values to work with.
     fn part(hash: u64) -> usize {
-        (hash >> (64 - PARTS.trailing_zeros())) as usize
+        (hash >> 32) as usize % PARTS
     }
 
     pub fn get(&self, key: &str) -> Option<&V> {

@@ -47,8 +47,8 @@ pub struct Options {
     pub shard_queue: usize,
     /// How far ahead of the daemon's clock an event's `at` may be.
     pub max_future_skew_ms: Millis,
-    /// Batches of effects buffered for each watcher (a batch is the effects of the events a shard
-    /// applied together, so at least this many effects).
+    /// Messages of effects buffered for watchers (a message holds the effects of the events a
+    /// shard applied together, at most 32: between this many and 32 times as many effects).
     pub watch_buffer: usize,
     /// Label routing metrics with the account.
     pub per_account_metrics: bool,
@@ -523,26 +523,30 @@ impl Runtime {
         let deadline = tokio::time::Instant::now() + patience;
         let mut parts = Vec::new();
         for (shard, (indexes, events)) in groups.into_iter().enumerate() {
-            if events.is_empty() {
-                continue;
-            }
-            let (reply, rx) = oneshot::channel();
-            let mut cmd = Command::ApplyMany { events, reply };
-            let refusal = loop {
-                match self.send(shard, cmd) {
-                    Ok(()) => break None,
-                    Err((IngestError::Saturated(_), back)) if tokio::time::Instant::now() < deadline => {
-                        cmd = back;
-                        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            // Pieces of at most a quarter of the shard's queue, so that a group never has to wait
+            // for the queue to be empty to get in.
+            let piece = (self.inner.shards[shard].bound() / 4).max(1);
+            let mut events = events.into_iter();
+            for indexes in indexes.chunks(piece) {
+                let (reply, rx) = oneshot::channel();
+                let mut cmd =
+                    Command::ApplyMany { events: events.by_ref().take(indexes.len()).collect(), reply };
+                let refusal = loop {
+                    match self.send(shard, cmd) {
+                        Ok(()) => break None,
+                        Err((IngestError::Saturated(_), back)) if tokio::time::Instant::now() < deadline => {
+                            cmd = back;
+                            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                        }
+                        Err((e, _)) => break Some(e),
                     }
-                    Err((e, _)) => break Some(self.refused(e)),
-                }
-            };
-            match refusal {
-                None => parts.push((indexes, rx)),
-                Some(e) => {
-                    for i in indexes {
-                        early[i] = Some(e.clone());
+                };
+                match refusal {
+                    None => parts.push((indexes.to_vec(), rx)),
+                    Some(e) => {
+                        for &i in indexes {
+                            early[i] = Some(self.refused(e.clone()));
+                        }
                     }
                 }
             }

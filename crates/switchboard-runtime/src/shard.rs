@@ -239,6 +239,11 @@ impl Shard {
         Ok(())
     }
 
+    /// The most events the queue holds.
+    pub fn bound(&self) -> usize {
+        self.bound
+    }
+
     pub fn is_running(&self) -> bool {
         self.running.load(Ordering::Acquire)
     }

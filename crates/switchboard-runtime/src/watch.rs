@@ -21,6 +21,10 @@ pub(crate) struct EffectBatch {
     effects: Vec<Effect>,
 }
 
+/// Most effects in one message, so that the channel's buffer (counted in messages) holds at most
+/// this many times its length in effects, however large the batches.
+const MAX_EFFECTS_PER_MESSAGE: usize = 32;
+
 /// The sending side, shared by every shard.
 #[derive(Debug)]
 pub(crate) struct Broadcaster {
@@ -41,16 +45,18 @@ impl Broadcaster {
         self.tx.receiver_count() > 0
     }
 
-    /// Hands `effects` to every watcher; never waits.
+    /// Hands `effects` to every watcher, in messages of at most [`MAX_EFFECTS_PER_MESSAGE`];
+    /// never waits.
     pub fn send(&self, effects: Vec<Effect>) {
-        if effects.is_empty() {
-            return;
-        }
+        let mut effects = effects.into_iter().peekable();
         let mut next = self.next.lock();
-        let first = *next;
-        *next += effects.len() as u64;
-        // An error only means nobody watches: nothing to do.
-        let _ = self.tx.send(Arc::new(EffectBatch { first, effects }));
+        while effects.peek().is_some() {
+            let piece: Vec<Effect> = effects.by_ref().take(MAX_EFFECTS_PER_MESSAGE).collect();
+            let first = *next;
+            *next += piece.len() as u64;
+            // An error only means nobody watches: nothing to do.
+            let _ = self.tx.send(Arc::new(EffectBatch { first, effects: piece }));
+        }
     }
 
     pub fn subscribe(&self) -> EffectReceiver {
@@ -222,6 +228,18 @@ mod tests {
                 Ok("e1".into()),
             ]
         );
+    }
+
+    #[test]
+    fn a_large_batch_goes_in_bounded_messages_and_lag_is_still_exact() {
+        let b = Broadcaster::new(2);
+        let mut rx = b.subscribe();
+        // Four messages of at most 32 into a buffer of two: the first two (64 effects) are lost.
+        b.send(effects(MAX_EFFECTS_PER_MESSAGE * 3 + 5, "big"));
+        let got = ids(&mut rx);
+        assert_eq!(got[0], Err(TryRecvError::Lagged(2 * MAX_EFFECTS_PER_MESSAGE as u64)));
+        assert_eq!(got[1], Ok(format!("big{}", 2 * MAX_EFFECTS_PER_MESSAGE)));
+        assert_eq!(got.len(), 1 + MAX_EFFECTS_PER_MESSAGE + 5);
     }
 
     #[test]
