@@ -529,8 +529,11 @@ impl Runtime {
             let mut events = events.into_iter();
             for indexes in indexes.chunks(piece) {
                 let (reply, rx) = oneshot::channel();
-                let mut cmd =
-                    Command::ApplyMany { events: events.by_ref().take(indexes.len()).collect(), reply };
+                let mut cmd = Command::ApplyMany {
+                    events: events.by_ref().take(indexes.len()).collect(),
+                    reply,
+                    since: std::time::Instant::now(),
+                };
                 let refusal = loop {
                     match self.send(shard, cmd) {
                         Ok(()) => break None,
@@ -574,7 +577,13 @@ impl Runtime {
             let mut replies = Vec::with_capacity(self.inner.shards.len());
             for shard in 0..self.inner.shards.len() {
                 let (reply, rx) = oneshot::channel();
-                let cmd = Command::Apply { event: event.clone(), at, event_id: None, reply };
+                let cmd = Command::Apply {
+                    event: event.clone(),
+                    at,
+                    event_id: None,
+                    reply,
+                    since: std::time::Instant::now(),
+                };
                 self.send(shard, cmd).map_err(|(e, _)| (e, None))?;
                 replies.push(rx);
             }
@@ -582,7 +591,9 @@ impl Runtime {
         };
         let shard = self.shard_of(account);
         let (reply, rx) = oneshot::channel();
-        match self.send(shard, Command::Apply { event, at, event_id, reply }) {
+        match self
+            .send(shard, Command::Apply { event, at, event_id, reply, since: std::time::Instant::now() })
+        {
             Ok(()) => Ok(Pending { replies: vec![rx] }),
             Err((e, Command::Apply { event, event_id, .. })) => Err((e, Some((event, event_id)))),
             Err((e, _)) => Err((e, None)),

@@ -85,6 +85,8 @@ pub struct Metrics {
     pub wal_records: IntCounter,
     /// Time to commit a batch to the log (write, and fsync under `always`).
     pub wal_commit: prometheus::Histogram,
+    /// Time from an event's hand-over to its shard to its answer.
+    pub shard_latency: prometheus::Histogram,
     /// How long the last start took to recover.
     pub recovery_seconds: prometheus::Gauge,
     /// Log records replayed at the last start.
@@ -149,6 +151,16 @@ impl Metrics {
         )
         .expect("valid metric");
         r.register(Box::new(wal_commit.clone())).expect("registered once");
+        let shard_latency = prometheus::Histogram::with_opts(
+            HistogramOpts::new(
+                "switchboard_shard_latency_seconds",
+                "Time from an event's hand-over to its shard to its answer: waiting in the queue, \
+                 logging, applying",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .expect("valid metric");
+        r.register(Box::new(shard_latency.clone())).expect("registered once");
         let recovery_seconds = prometheus::Gauge::new(
             "switchboard_recovery_seconds",
             "How long the last start took to recover its state",
@@ -267,6 +279,7 @@ impl Metrics {
             ),
             wal_records: single("switchboard_wal_records_total", "Records written to the write-ahead log"),
             wal_commit,
+            shard_latency,
             recovery_seconds,
             recovery_replayed: gauge1(
                 "switchboard_recovery_replayed_events",

@@ -56,6 +56,8 @@ struct Arrival {
     at: Option<Millis>,
     event_id: Option<String>,
     reply: To,
+    /// When it was handed to the shard.
+    since: Instant,
 }
 
 /// Where an event's outcome goes: its own reply, or a slot of a group's.
@@ -75,10 +77,10 @@ impl Answers {
     /// Turns an event command into its arrivals.
     fn open(&mut self, cmd: Command, out: &mut Vec<Arrival>) {
         match cmd {
-            Command::Apply { event, at, event_id, reply } => {
-                out.push(Arrival { event, at, event_id, reply: To::One(reply) })
+            Command::Apply { event, at, event_id, reply, since } => {
+                out.push(Arrival { event, at, event_id, reply: To::One(reply), since })
             }
-            Command::ApplyMany { events, reply } => {
+            Command::ApplyMany { events, reply, since } => {
                 let group = self.groups.len();
                 self.groups.push(((0..events.len()).map(|_| None).collect(), reply));
                 out.extend(events.into_iter().enumerate().map(|(index, s)| Arrival {
@@ -86,6 +88,7 @@ impl Answers {
                     at: s.at,
                     event_id: s.event_id,
                     reply: To::Slot { group, index },
+                    since,
                 }));
             }
             _ => unreachable!("only event commands are opened"),
@@ -116,9 +119,9 @@ impl Answers {
 /// Work for a shard.
 pub(crate) enum Command {
     /// Apply an event at its own time, or at the arrival time when `at` is `None`.
-    Apply { event: Box<Event>, at: Option<Millis>, event_id: Option<String>, reply: Reply },
+    Apply { event: Box<Event>, at: Option<Millis>, event_id: Option<String>, reply: Reply, since: Instant },
     /// Apply events in order, answering once for all of them.
-    ApplyMany { events: Vec<Submission>, reply: GroupReply },
+    ApplyMany { events: Vec<Submission>, reply: GroupReply, since: Instant },
     /// Read the engine between two events.
     Query(Job),
     /// Put a new engine configuration in force (see [`Worker::reconfigure`]).
@@ -269,6 +272,7 @@ struct Pending {
     at: Millis,
     event_id: Option<String>,
     reply: To,
+    since: Instant,
 }
 
 /// What [`Worker::admit`] made of an event.
@@ -556,8 +560,10 @@ impl Worker {
             self.metrics.wal_records.inc_by(batch.len() as u64);
         }
         let mut outcomes = Vec::with_capacity(batch.len());
+        let mut handed_over = Vec::with_capacity(batch.len());
         for p in batch {
             let keep_effects = !Answers::is_slot(&p.reply);
+            handed_over.push(p.since);
             let result = self.apply(p.event, p.at, p.event_id, keep_effects);
             outcomes.push((p.reply, result));
         }
@@ -572,6 +578,9 @@ impl Worker {
         for (reply, result) in outcomes {
             answers.send(reply, result);
         }
+        for since in handed_over {
+            self.metrics.shard_latency.observe(since.elapsed().as_secs_f64());
+        }
         query
     }
 
@@ -584,7 +593,7 @@ impl Worker {
         batch: &[Pending],
         answers: &mut Answers,
     ) -> Admitted {
-        let Arrival { event, at, event_id, reply } = arrival;
+        let Arrival { event, at, event_id, reply, since } = arrival;
         let account = event.account().unwrap_or("");
         if let Some(at) = at
             && at > wall.saturating_add(self.max_future_skew_ms)
@@ -620,7 +629,7 @@ impl Worker {
                 return Admitted::Answered;
             }
         }
-        Admitted::Log(Pending { event, at, event_id, reply })
+        Admitted::Log(Pending { event, at, event_id, reply, since })
     }
 
     fn apply(

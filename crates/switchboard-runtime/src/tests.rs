@@ -251,6 +251,8 @@ async fn events_submitted_together_are_answered_in_order_across_shards() {
     events.push(sub(Event::Tick));
     let outcomes = rt.submit_many_patiently(events, std::time::Duration::from_secs(5)).await.wait().await;
     assert_eq!(outcomes.len(), 14);
+    // Every event applied is timed once, the tick once per shard.
+    assert_eq!(rt.metrics().shard_latency.get_sample_count(), 13 + 3);
     for (i, o) in outcomes.iter().enumerate() {
         match i {
             12 => assert!(matches!(o, Err(IngestError::Refused(r)) if r.field == Some("ticket")), "{o:?}"),
