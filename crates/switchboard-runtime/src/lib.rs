@@ -409,18 +409,11 @@ impl Runtime {
 
     async fn reconfigure_shard(&self, shard: usize, config: Config) -> Result<(), ReconfigureError> {
         let (reply, rx) = oneshot::channel();
-        let mut cmd = Command::Reconfigure { config: Box::new(config), reply };
+        let cmd = Command::Reconfigure { config: Box::new(config), reply };
         // Waits for room rather than failing under load: a reload is rare and must not be refused
         // for a busy moment.
-        loop {
-            match self.inner.shards[shard].send(cmd) {
-                Ok(()) => break,
-                Err((true, back)) => {
-                    cmd = back;
-                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-                }
-                Err((false, _)) => return Err(ReconfigureError::Stopped),
-            }
+        if self.send_patiently(shard, cmd, None).await.is_err() {
+            return Err(ReconfigureError::Stopped);
         }
         match rx.await {
             Ok(Ok(())) => Ok(()),
@@ -529,24 +522,10 @@ impl Runtime {
             let mut events = events.into_iter();
             for indexes in indexes.chunks(piece) {
                 let (reply, rx) = oneshot::channel();
-                let mut cmd = Command::ApplyMany {
-                    events: events.by_ref().take(indexes.len()).collect(),
-                    reply,
-                    since: std::time::Instant::now(),
-                };
-                let refusal = loop {
-                    match self.send(shard, cmd) {
-                        Ok(()) => break None,
-                        Err((IngestError::Saturated(_), back)) if tokio::time::Instant::now() < deadline => {
-                            cmd = back;
-                            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-                        }
-                        Err((e, _)) => break Some(e),
-                    }
-                };
-                match refusal {
-                    None => parts.push((indexes.to_vec(), rx)),
-                    Some(e) => {
+                let cmd = Command::ApplyMany { events: events.by_ref().take(indexes.len()).collect(), reply };
+                match self.send_patiently(shard, cmd, Some(deadline)).await {
+                    Ok(()) => parts.push((indexes.to_vec(), rx)),
+                    Err(e) => {
                         for &i in indexes {
                             early[i] = Some(self.refused(e.clone()));
                         }
@@ -577,13 +556,7 @@ impl Runtime {
             let mut replies = Vec::with_capacity(self.inner.shards.len());
             for shard in 0..self.inner.shards.len() {
                 let (reply, rx) = oneshot::channel();
-                let cmd = Command::Apply {
-                    event: event.clone(),
-                    at,
-                    event_id: None,
-                    reply,
-                    since: std::time::Instant::now(),
-                };
+                let cmd = Command::Apply { event: event.clone(), at, event_id: None, reply };
                 self.send(shard, cmd).map_err(|(e, _)| (e, None))?;
                 replies.push(rx);
             }
@@ -591,12 +564,32 @@ impl Runtime {
         };
         let shard = self.shard_of(account);
         let (reply, rx) = oneshot::channel();
-        match self
-            .send(shard, Command::Apply { event, at, event_id, reply, since: std::time::Instant::now() })
-        {
+        match self.send(shard, Command::Apply { event, at, event_id, reply }) {
             Ok(()) => Ok(Pending { replies: vec![rx] }),
             Err((e, Command::Apply { event, event_id, .. })) => Err((e, Some((event, event_id)))),
             Err((e, _)) => Err((e, None)),
+        }
+    }
+
+    /// Queues `cmd`, waiting for room in a full shard until `deadline` (`None`: as long as it
+    /// takes); fails when the shard stopped, or is still full at the deadline.
+    async fn send_patiently(
+        &self,
+        shard: usize,
+        mut cmd: Command,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<(), IngestError> {
+        loop {
+            match self.send(shard, cmd) {
+                Ok(()) => return Ok(()),
+                Err((IngestError::Saturated(_), back))
+                    if deadline.is_none_or(|d| tokio::time::Instant::now() < d) =>
+                {
+                    cmd = back;
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                Err((e, _)) => return Err(e),
+            }
         }
     }
 

@@ -75,12 +75,12 @@ struct Answers {
 
 impl Answers {
     /// Turns an event command into its arrivals.
-    fn open(&mut self, cmd: Command, out: &mut Vec<Arrival>) {
+    fn open(&mut self, cmd: Command, since: Instant, out: &mut Vec<Arrival>) {
         match cmd {
-            Command::Apply { event, at, event_id, reply, since } => {
+            Command::Apply { event, at, event_id, reply } => {
                 out.push(Arrival { event, at, event_id, reply: To::One(reply), since })
             }
-            Command::ApplyMany { events, reply, since } => {
+            Command::ApplyMany { events, reply } => {
                 let group = self.groups.len();
                 self.groups.push(((0..events.len()).map(|_| None).collect(), reply));
                 out.extend(events.into_iter().enumerate().map(|(index, s)| Arrival {
@@ -119,9 +119,9 @@ impl Answers {
 /// Work for a shard.
 pub(crate) enum Command {
     /// Apply an event at its own time, or at the arrival time when `at` is `None`.
-    Apply { event: Box<Event>, at: Option<Millis>, event_id: Option<String>, reply: Reply, since: Instant },
+    Apply { event: Box<Event>, at: Option<Millis>, event_id: Option<String>, reply: Reply },
     /// Apply events in order, answering once for all of them.
-    ApplyMany { events: Vec<Submission>, reply: GroupReply, since: Instant },
+    ApplyMany { events: Vec<Submission>, reply: GroupReply },
     /// Read the engine between two events.
     Query(Job),
     /// Put a new engine configuration in force (see [`Worker::reconfigure`]).
@@ -142,11 +142,14 @@ impl Command {
     }
 }
 
+/// A command and when it was queued.
+type Queued = (Instant, Command);
+
 /// The caller's side of a shard.
 pub(crate) struct Shard {
     // Senders take the read lock (shared, cheap); stopping takes the write lock and drops the
     // sender, so the thread sees the channel close once it has served everything already queued.
-    tx: RwLock<Option<Sender<Command>>>,
+    tx: RwLock<Option<Sender<Queued>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     running: Arc<AtomicBool>,
     /// False while the shard's storage refuses writes.
@@ -215,22 +218,23 @@ impl Shard {
 
     /// Queues a command; when it cannot, gives it back with whether the queue was full (rather
     /// than the shard stopped). The queue holds at most `shard_queue` events, however they are
-    /// grouped; a group larger than that is taken when the queue is empty.
+    /// grouped (groups come in pieces that fit: `Runtime::submit_many_patiently`). Stamps the
+    /// command with the time it was queued, which `switchboard_shard_latency_seconds` starts from.
     pub fn send(&self, cmd: Command) -> Result<(), (bool, Command)> {
         let guard = self.tx.read();
         let Some(tx) = guard.as_ref() else { return Err((false, cmd)) };
         let n = cmd.events();
         // Counted before sending so that the thread's decrement never comes first.
         let before = self.queued.fetch_add(n, Ordering::AcqRel);
-        if n > 0 && before > 0 && before + n > self.bound {
+        if before + n > self.bound {
             self.queued.fetch_sub(n, Ordering::AcqRel);
             return Err((true, cmd));
         }
-        tx.try_send(cmd).map_err(|e| {
+        tx.try_send((Instant::now(), cmd)).map_err(|e| {
             self.queued.fetch_sub(n, Ordering::AcqRel);
             match e {
-                TrySendError::Full(cmd) => (true, cmd),
-                TrySendError::Disconnected(cmd) => (false, cmd),
+                TrySendError::Full((_, cmd)) => (true, cmd),
+                TrySendError::Disconnected((_, cmd)) => (false, cmd),
             }
         })?;
         // Pairs with the fence in `Worker::next_command`: either the thread sees the command
@@ -289,7 +293,7 @@ enum Admitted {
 struct Worker {
     engine: Engine,
     store: Option<Store>,
-    rx: Receiver<Command>,
+    rx: Receiver<Queued>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     effects: Arc<Broadcaster>,
@@ -333,11 +337,11 @@ impl Worker {
             let stats = self.touched.pending().then(|| Duration::from_millis(STATS_EVERY_MS));
             let wait = [timer, fsync, duty, stats].into_iter().flatten().min();
             let cmd = self.next_command(wait);
-            if let Ok(cmd) = &cmd {
+            if let Ok((_, cmd)) = &cmd {
                 self.taken(cmd);
             }
             match cmd {
-                Ok(cmd) => self.control(cmd),
+                Ok((since, cmd)) => self.control(cmd, since),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
@@ -368,7 +372,7 @@ impl Worker {
     /// first as the channel's own blocking receive does: on a small machine that spinning took a
     /// sizeable share of the CPU that the gRPC threads and the clients needed. A sender wakes the
     /// thread only when it sleeps, so under load commands pass without any wakeup.
-    fn next_command(&self, wait: Option<Duration>) -> Result<Command, RecvTimeoutError> {
+    fn next_command(&self, wait: Option<Duration>) -> Result<Queued, RecvTimeoutError> {
         let deadline = wait.map(|w| Instant::now() + w);
         loop {
             match self.rx.try_recv() {
@@ -404,12 +408,12 @@ impl Worker {
         }
     }
 
-    /// Serves a command.
-    fn control(&mut self, cmd: Command) {
+    /// Serves a command queued at `since`.
+    fn control(&mut self, cmd: Command, since: Instant) {
         match cmd {
             cmd @ (Command::Apply { .. } | Command::ApplyMany { .. }) => {
-                if let Some(next) = self.batch(cmd) {
-                    self.control(next);
+                if let Some((since, next)) = self.batch(cmd, since) {
+                    self.control(next, since);
                 }
             }
             Command::Query(job) => job(&self.engine),
@@ -483,14 +487,14 @@ impl Worker {
     /// Takes the event command `first` and every event command already waiting behind it (up to
     /// `MAX_BATCH` events, stopping at a query or any other command, which is returned to run
     /// after the batch), logs them, commits once, then applies and answers them in order.
-    fn batch(&mut self, first: Command) -> Option<Command> {
+    fn batch(&mut self, first: Command, since: Instant) -> Option<Queued> {
         let mut answers = Answers::default();
-        let query = self.batch_into(first, &mut answers);
+        let query = self.batch_into(first, since, &mut answers);
         answers.finish();
         query
     }
 
-    fn batch_into(&mut self, first: Command, answers: &mut Answers) -> Option<Command> {
+    fn batch_into(&mut self, first: Command, since: Instant, answers: &mut Answers) -> Option<Queued> {
         let wall = self.clock.now_ms();
         let mut clock = self.engine.now();
         let mut batch: Vec<Pending> = Vec::new();
@@ -499,9 +503,9 @@ impl Worker {
         let mut repeats: Vec<(usize, To)> = Vec::new();
         let mut query = None;
         let mut arrivals = Vec::new();
-        let mut next = Some(first);
-        while let Some(cmd) = next.take() {
-            answers.open(cmd, &mut arrivals);
+        let mut next = Some((since, first));
+        while let Some((since, cmd)) = next.take() {
+            answers.open(cmd, since, &mut arrivals);
             for arrival in arrivals.drain(..) {
                 match self.admit(arrival, wall, &mut clock, &batch, answers) {
                     Admitted::Log(p) => batch.push(p),
@@ -513,9 +517,9 @@ impl Worker {
                 break;
             }
             match self.rx.try_recv() {
-                Ok(cmd @ (Command::Apply { .. } | Command::ApplyMany { .. })) => {
+                Ok((since, cmd @ (Command::Apply { .. } | Command::ApplyMany { .. }))) => {
                     self.taken(&cmd);
-                    next = Some(cmd);
+                    next = Some((since, cmd));
                 }
                 // Anything else waits until the batch is answered, keeping arrival order.
                 Ok(other) => query = Some(other),
