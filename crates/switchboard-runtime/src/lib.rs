@@ -16,12 +16,15 @@
 //! the data directory.
 
 pub mod clock;
+mod doorbell;
 mod layout;
 pub mod metrics;
 pub mod outbox;
 pub mod read;
 mod shard;
 pub mod store;
+mod sync;
+mod syncer;
 pub mod watch;
 
 use crate::clock::{Clock, MonotonicClock};
@@ -326,7 +329,7 @@ impl Runtime {
             }
         };
         let config = parking_lot::RwLock::new(Arc::new(config));
-        let effects = Arc::new(Broadcaster::new(options.watch_buffer));
+        let effects = Arc::new(Broadcaster::new(options.watch_buffer, shards.len()));
         let read = Arc::new(ReadModel::default());
         recovered_effects.resize_with(shards.len(), Vec::new);
         let (mut senders, outbox) = match options.outbox {

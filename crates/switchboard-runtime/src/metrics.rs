@@ -85,6 +85,8 @@ pub struct Metrics {
     pub wal_records: IntCounter,
     /// Time to commit a batch to the log (write, and fsync under `always`).
     pub wal_commit: prometheus::Histogram,
+    /// fsyncs under `fsync = "interval"`, done off the shard threads.
+    pub wal_fsync: prometheus::Histogram,
     /// Time from an event's hand-over to its shard to its answer.
     pub shard_latency: prometheus::Histogram,
     /// How long the last start took to recover.
@@ -151,6 +153,15 @@ impl Metrics {
         )
         .expect("valid metric");
         r.register(Box::new(wal_commit.clone())).expect("registered once");
+        let wal_fsync = prometheus::Histogram::with_opts(
+            HistogramOpts::new(
+                "switchboard_wal_fsync_seconds",
+                "Time an fsync of the log took under fsync = interval (on a thread of its own, not the shard's)",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .expect("valid metric");
+        r.register(Box::new(wal_fsync.clone())).expect("registered once");
         let shard_latency = prometheus::Histogram::with_opts(
             HistogramOpts::new(
                 "switchboard_shard_latency_seconds",
@@ -279,6 +290,7 @@ impl Metrics {
             ),
             wal_records: single("switchboard_wal_records_total", "Records written to the write-ahead log"),
             wal_commit,
+            wal_fsync,
             shard_latency,
             recovery_seconds,
             recovery_replayed: gauge1(

@@ -39,6 +39,11 @@ impl ReadModel {
     }
 
     fn account_or_new(&self, name: &Arc<str>) -> Arc<AccountModel> {
+        // A read lock first: `entry` write-locks the map's part even when the account exists, and
+        // two shards publishing at once then wait for each other.
+        if let Some(account) = self.accounts.get(name) {
+            return account.clone();
+        }
         self.accounts.entry(name.clone()).or_default().clone()
     }
 

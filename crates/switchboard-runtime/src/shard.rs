@@ -7,6 +7,7 @@
 //! event pays for its own.
 
 use crate::clock::Clock;
+use crate::doorbell::Doorbell;
 use crate::metrics::{EventResult, Metrics};
 use crate::read::{ReadModel, STATS_EVERY_MS, Touched};
 use crate::store::Store;
@@ -15,7 +16,7 @@ use crate::{Applied, IngestError, Options, Outcome, Refusal};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use parking_lot::{Mutex, RwLock};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use switchboard_core::{Config, Effect, Engine, ErrorClass, Event, Millis};
@@ -157,9 +158,9 @@ pub(crate) struct Shard {
     /// Events queued and not yet taken by the thread, against `bound`.
     queued: Arc<AtomicUsize>,
     bound: usize,
-    /// The thread, to wake it when it sleeps (see [`Worker::next_command`]).
+    /// The thread, to wake it when it sleeps (`doorbell.rs`).
     waker: std::thread::Thread,
-    sleeping: Arc<AtomicBool>,
+    doorbell: Arc<Doorbell>,
 }
 
 /// What a shard thread is given.
@@ -179,7 +180,7 @@ impl Shard {
         let bound = options.shard_queue.max(1);
         let (tx, rx) = crossbeam_channel::bounded(bound);
         let queued = Arc::new(AtomicUsize::new(0));
-        let sleeping = Arc::new(AtomicBool::new(false));
+        let doorbell = Arc::new(Doorbell::default());
         let running = Arc::new(AtomicBool::new(true));
         let healthy = Arc::new(AtomicBool::new(true));
         let index = parts.index;
@@ -200,7 +201,7 @@ impl Shard {
             last_stats: std::collections::BTreeMap::new(),
             queued: queued.clone(),
             broadcast: Vec::new(),
-            sleeping: sleeping.clone(),
+            doorbell: doorbell.clone(),
         };
         let thread =
             std::thread::Builder::new().name(format!("shard-{index}")).spawn(move || worker.run())?;
@@ -212,7 +213,7 @@ impl Shard {
             healthy,
             queued,
             bound,
-            sleeping,
+            doorbell,
         })
     }
 
@@ -237,12 +238,7 @@ impl Shard {
                 TrySendError::Disconnected((_, cmd)) => (false, cmd),
             }
         })?;
-        // Pairs with the fence in `Worker::next_command`: either the thread sees the command
-        // before it sleeps, or this sees it sleeping and wakes it.
-        fence(Ordering::SeqCst);
-        if self.sleeping.load(Ordering::SeqCst) {
-            self.waker.unpark();
-        }
+        self.doorbell.ring(|| self.waker.unpark());
         Ok(())
     }
 
@@ -313,7 +309,7 @@ struct Worker {
     /// The effects of the batch being applied, for watchers.
     broadcast: Vec<Effect>,
     /// Set while the thread sleeps waiting for a command.
-    sleeping: Arc<AtomicBool>,
+    doorbell: Arc<Doorbell>,
 }
 
 impl Worker {
@@ -326,16 +322,11 @@ impl Worker {
             }
             // Sleep until the next timer or storage duty, or until work arrives.
             let timer = self.engine.next_deadline().map(|due| Duration::from_millis(due - now));
-            let fsync = self
-                .store
-                .as_ref()
-                .and_then(Store::fsync_due)
-                .map(|t| t.saturating_duration_since(Instant::now()));
             // Snapshots are checked at least this often even when idle.
             let duty = self.store.as_ref().map(|_| Duration::from_secs(1));
             // Counts held back by their interval are published when it ends.
             let stats = self.touched.pending().then(|| Duration::from_millis(STATS_EVERY_MS));
-            let wait = [timer, fsync, duty, stats].into_iter().flatten().min();
+            let wait = [timer, duty, stats].into_iter().flatten().min();
             let cmd = self.next_command(wait);
             if let Ok((_, cmd)) = &cmd {
                 self.taken(cmd);
@@ -366,12 +357,8 @@ impl Worker {
         self.running.store(false, Ordering::Release);
     }
 
-    /// The next command, waiting for it at most `wait` (`None`: for ever).
-    ///
-    /// The thread sleeps at once when there is nothing to do, rather than spinning and yielding
-    /// first as the channel's own blocking receive does: on a small machine that spinning took a
-    /// sizeable share of the CPU that the gRPC threads and the clients needed. A sender wakes the
-    /// thread only when it sleeps, so under load commands pass without any wakeup.
+    /// The next command, waiting for it at most `wait` (`None`: for ever). Sleeps as
+    /// `doorbell.rs` describes, so under load commands pass without any wakeup.
     fn next_command(&self, wait: Option<Duration>) -> Result<Queued, RecvTimeoutError> {
         let deadline = wait.map(|w| Instant::now() + w);
         loop {
@@ -380,23 +367,14 @@ impl Worker {
                 Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
                 Err(TryRecvError::Empty) => {}
             }
-            self.sleeping.store(true, Ordering::SeqCst);
-            // Pairs with the fence in `Shard::send`.
-            fence(Ordering::SeqCst);
-            if self.rx.is_empty() {
-                match deadline {
-                    None => std::thread::park(),
-                    Some(deadline) => {
-                        let now = Instant::now();
-                        if now >= deadline {
-                            self.sleeping.store(false, Ordering::SeqCst);
-                            return Err(RecvTimeoutError::Timeout);
-                        }
-                        std::thread::park_timeout(deadline - now);
-                    }
-                }
-            }
-            self.sleeping.store(false, Ordering::SeqCst);
+            let timeout = match deadline {
+                None => None,
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return Err(RecvTimeoutError::Timeout),
+                },
+            };
+            self.doorbell.sleep(|| !self.rx.is_empty(), timeout);
         }
     }
 
@@ -461,6 +439,14 @@ impl Worker {
         let outbox = &self.outbox;
         // A snapshot waits briefly for the publisher to confirm what was sent (normally a round
         // trip to the broker); if it cannot, the snapshot is tried again at the next duty.
+        let (fsyncs, failed) = store.fsyncs();
+        for took in fsyncs {
+            self.metrics.wal_fsync.observe(took.as_secs_f64());
+        }
+        if let Some(e) = failed {
+            tracing::error!(shard = self.index, error = %e, "cannot fsync the log");
+            self.metrics.storage_errors.inc();
+        }
         let may_snapshot = || outbox.as_ref().is_none_or(|o| o.caught_up(SNAPSHOT_PATIENCE));
         if let Err(e) = store.tick(&mut self.engine, may_snapshot) {
             tracing::error!(shard = self.index, error = %e, "storage");
@@ -689,7 +675,7 @@ impl Worker {
     /// Hands the batch's effects to the watchers, as one message.
     fn flush_broadcast(&mut self) {
         if !self.broadcast.is_empty() {
-            self.effects.send(std::mem::take(&mut self.broadcast));
+            self.effects.send(self.index, std::mem::take(&mut self.broadcast));
         }
     }
 }

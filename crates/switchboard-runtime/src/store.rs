@@ -2,11 +2,12 @@
 //!
 //! The contract: an event is logged before it is applied, and acknowledged only once the log
 //! holds it under the fsync policy (`always`: fsynced; `interval`: written to the OS, fsynced
-//! within the interval; `never`: written to the OS). Every event that passes the runtime's own checks
+//! within the interval by a thread of its own, `syncer.rs`; `never`: written to the OS). Every event that passes the runtime's own checks
 //! is logged, even one the engine will refuse: refusing is deterministic, and a refused event
 //! still moves time. Recovery is the newest valid snapshot plus the log after it, through the same
 //! engine, so the state after a restart is the state before it.
 
+use crate::syncer::Syncer;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -198,7 +199,8 @@ pub(crate) struct Store {
     pub seen: Seen,
     logged_since_snapshot: u64,
     last_snapshot: Instant,
-    last_write: Option<Instant>,
+    /// Under `interval`: the thread that fsyncs.
+    syncer: Option<Syncer>,
     /// A snapshot being written in the background, and the seq it covers.
     job: Option<(u64, JoinHandle<Result<(), WalError>>)>,
 }
@@ -207,6 +209,7 @@ impl Store {
     /// Opens the shard directory `dir`: the newest valid snapshot, then the log after it through a
     /// fresh engine. Returns the engine in the recovered state.
     /// With `keep_effects`, the effects of the replayed records are kept in [`Recovered::effects`].
+    /// Under the `interval` policy this starts the shard's fsync thread, named after `dir`.
     pub fn recover(
         dir: &Path,
         config: &Config,
@@ -252,6 +255,13 @@ impl Store {
         report.replayed = opened.replayed;
         report.torn = opened.torn;
         report.took = started.elapsed();
+        let syncer = match opts.fsync {
+            FsyncPolicy::Interval(every) => {
+                let name = format!("sync-{}", dir.file_name().unwrap_or_default().to_string_lossy());
+                Some(Syncer::start(name, every).map_err(|e| WalError::Io { path: dir.into(), cause: e })?)
+            }
+            FsyncPolicy::Always | FsyncPolicy::Never => None,
+        };
         let store = Store {
             dir: dir.into(),
             wal,
@@ -259,7 +269,7 @@ impl Store {
             seen,
             logged_since_snapshot: opened.replayed,
             last_snapshot: Instant::now(),
-            last_write: None,
+            syncer,
             job: None,
         };
         Ok((store, engine, report))
@@ -274,34 +284,29 @@ impl Store {
         self.logged_since_snapshot += 1;
     }
 
-    /// Writes what was logged and, under `always`, fsyncs it: after `Ok`, the batch may be
-    /// acknowledged. After `Err` nothing of the batch is in the log.
+    /// Writes what was logged and, under `always`, fsyncs it (under `interval`, schedules the
+    /// fsync): after `Ok`, the batch may be acknowledged. After `Err` nothing of the batch is in
+    /// the log.
     pub fn commit(&mut self) -> Result<(), WalError> {
         self.wal.write()?;
-        self.last_write.get_or_insert_with(Instant::now);
-        if self.opts.fsync == FsyncPolicy::Always {
-            self.wal.sync()?;
-            self.last_write = None;
+        match (self.opts.fsync, &mut self.syncer) {
+            (FsyncPolicy::Always, _) => self.wal.sync()?,
+            (FsyncPolicy::Interval(_), Some(syncer)) => syncer.written(self.wal.segment()),
+            _ => {}
         }
         Ok(())
     }
 
-    /// When the next interval fsync is due, if one is pending.
-    pub fn fsync_due(&self) -> Option<Instant> {
-        match (self.opts.fsync, self.last_write) {
-            (FsyncPolicy::Interval(every), Some(t)) => Some(t + every),
-            _ => None,
-        }
+    /// The interval fsyncs done since the last call (how long each took) and the first failure
+    /// among them; nothing under the other policies.
+    pub fn fsyncs(&self) -> (Vec<Duration>, Option<WalError>) {
+        self.syncer.as_ref().map(Syncer::take).unwrap_or_default()
     }
 
-    /// Background duties: the interval fsync, a snapshot when one is due, and cleaning up after a
-    /// finished one. Errors are reported, never fatal: the next call tries again.
-    /// A snapshot is taken only when `may_snapshot` says the outbox allows it (see `outbox.rs`).
+    /// Background duties: a snapshot when one is due, and cleaning up after a finished one.
+    /// Errors are reported, never fatal: the next call tries again. A snapshot is taken only when
+    /// `may_snapshot` says the outbox allows it (see `outbox.rs`).
     pub fn tick(&mut self, engine: &mut Engine, may_snapshot: impl FnOnce() -> bool) -> Result<(), WalError> {
-        if self.fsync_due().is_some_and(|due| Instant::now() >= due) {
-            self.wal.sync()?;
-            self.last_write = None;
-        }
         if let Some((_, job)) = &self.job
             && job.is_finished()
         {
@@ -348,7 +353,6 @@ impl Store {
     pub fn snapshot_now(&mut self, engine: &Engine) -> Result<(), WalError> {
         self.wal.write()?;
         self.wal.sync()?;
-        self.last_write = None;
         if let Some((_, job)) = self.job.take() {
             let _ = job.join();
         }

@@ -3,12 +3,14 @@
 //!
 //! One message per batch rather than per effect is what keeps watchers cheap under load: a send
 //! wakes every waiting watcher, so per-effect sends cost a thread wakeup per effect and watcher.
-//! Batches are numbered by their first effect across the runtime (the numbering and the send happen
-//! under one lock, so numbers rise in channel order), which lets a watcher that fell behind say
-//! exactly how many effects it lost, although the channel itself only counts messages.
+//! Each shard numbers its own effects and a message carries its shard and the number of its first
+//! effect, which lets a watcher that fell behind say exactly how many effects it lost, although the
+//! channel itself only counts messages. The numbering is per shard so that shards share no lock:
+//! one shared counter had to be held across the send (for numbers to rise in channel order), and
+//! a shard waiting for it while another was inside the send lost whole scheduler slices.
 
-use parking_lot::Mutex;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use switchboard_core::Effect;
 use thiserror::Error;
 use tokio::sync::broadcast;
@@ -16,7 +18,9 @@ use tokio::sync::broadcast;
 /// The effects of one shard batch (or timer round).
 #[derive(Debug)]
 pub(crate) struct EffectBatch {
-    /// The runtime-wide number of the first effect.
+    /// The shard that sent it.
+    shard: usize,
+    /// The shard's number for the first effect.
     first: u64,
     effects: Vec<Effect>,
 }
@@ -29,15 +33,15 @@ const MAX_EFFECTS_PER_MESSAGE: usize = 32;
 #[derive(Debug)]
 pub(crate) struct Broadcaster {
     tx: broadcast::Sender<Arc<EffectBatch>>,
-    /// The number the next batch's first effect gets.
-    next: Mutex<u64>,
+    /// Per shard, the number its next effect gets. Only the shard's own thread adds to it.
+    next: Vec<AtomicU64>,
 }
 
 impl Broadcaster {
-    /// A channel holding up to `batches` unread batches per watcher.
-    pub fn new(batches: usize) -> Self {
+    /// A channel for `shards` shards holding up to `batches` unread batches per watcher.
+    pub fn new(batches: usize, shards: usize) -> Self {
         let (tx, _) = broadcast::channel(batches.max(1));
-        Broadcaster { tx, next: Mutex::new(0) }
+        Broadcaster { tx, next: (0..shards).map(|_| AtomicU64::new(0)).collect() }
     }
 
     /// Whether anybody watches.
@@ -45,24 +49,27 @@ impl Broadcaster {
         self.tx.receiver_count() > 0
     }
 
-    /// Hands `effects` to every watcher, in messages of at most [`MAX_EFFECTS_PER_MESSAGE`];
-    /// never waits.
-    pub fn send(&self, effects: Vec<Effect>) {
+    /// Hands shard `shard`'s `effects` to every watcher, in messages of at most
+    /// [`MAX_EFFECTS_PER_MESSAGE`]; never waits. Called from that shard's thread only.
+    pub fn send(&self, shard: usize, effects: Vec<Effect>) {
+        let Some(next) = self.next.get(shard) else { return };
         let mut effects = effects.into_iter().peekable();
-        let mut next = self.next.lock();
         while effects.peek().is_some() {
             let piece: Vec<Effect> = effects.by_ref().take(MAX_EFFECTS_PER_MESSAGE).collect();
-            let first = *next;
-            *next += piece.len() as u64;
+            // Numbered before it is sent: see `subscribe`.
+            let first = next.fetch_add(piece.len() as u64, Ordering::SeqCst);
             // An error only means nobody watches: nothing to do.
-            let _ = self.tx.send(Arc::new(EffectBatch { first, effects: piece }));
+            let _ = self.tx.send(Arc::new(EffectBatch { shard, first, effects: piece }));
         }
     }
 
     pub fn subscribe(&self) -> EffectReceiver {
-        // Under the lock, so that the first batch the receiver can see is numbered `next`.
-        let next = self.next.lock();
-        EffectReceiver { rx: self.tx.subscribe(), batch: None, pos: 0, expected: *next }
+        // Subscribed first, numbers read after: a batch sent before the subscription was numbered
+        // before it too, so it is counted in `expected` and never taken for a loss; a batch sent
+        // after it arrives, numbered below `expected` or not.
+        let rx = self.tx.subscribe();
+        let expected = self.next.iter().map(|n| n.load(Ordering::SeqCst)).collect();
+        EffectReceiver { rx, batch: None, pos: 0, expected }
     }
 }
 
@@ -94,14 +101,15 @@ pub enum TryRecvError {
 
 /// Every effect from the moment of subscribing, in the order shards produced them (per account:
 /// the order of its events). A watcher that falls more than the buffer behind loses the oldest
-/// effects and is told how many; it never slows a shard down.
+/// effects and is told how many, per shard, where that shard's next effect would have been; it
+/// never slows a shard down.
 #[derive(Debug)]
 pub struct EffectReceiver {
     rx: broadcast::Receiver<Arc<EffectBatch>>,
     batch: Option<Arc<EffectBatch>>,
     pos: usize,
-    /// The number of the next effect expected.
-    expected: u64,
+    /// Per shard, the number of the next effect expected.
+    expected: Vec<u64>,
 }
 
 impl EffectReceiver {
@@ -157,10 +165,18 @@ impl EffectReceiver {
         }
     }
 
-    /// Takes `batch` as the current one; returns how many effects were lost before it, if any.
+    /// Takes `batch` as the current one; returns how many of its shard's effects were lost before
+    /// it, if any.
     fn start(&mut self, batch: Arc<EffectBatch>) -> Option<u64> {
-        let lost = batch.first.saturating_sub(self.expected);
-        self.expected = batch.first + batch.effects.len() as u64;
+        // Every batch comes from one of the shards the broadcaster was made for.
+        let lost = match self.expected.get_mut(batch.shard) {
+            Some(expected) => {
+                let lost = batch.first.saturating_sub(*expected);
+                *expected = (*expected).max(batch.first + batch.effects.len() as u64);
+                lost
+            }
+            None => 0,
+        };
         self.batch = Some(batch);
         self.pos = 0;
         (lost > 0).then_some(lost)
@@ -195,27 +211,27 @@ mod tests {
 
     #[test]
     fn batches_are_read_one_effect_at_a_time_in_order() {
-        let b = Broadcaster::new(8);
+        let b = Broadcaster::new(8, 1);
         let mut rx = b.subscribe();
-        b.send(effects(2, "x"));
-        b.send(Vec::new());
-        b.send(effects(1, "y"));
+        b.send(0, effects(2, "x"));
+        b.send(0, Vec::new());
+        b.send(0, effects(1, "y"));
         let got = ids(&mut rx);
         assert_eq!(got, vec![Ok("x0".into()), Ok("x1".into()), Ok("y0".into())]);
     }
 
     #[test]
     fn a_watcher_behind_is_told_exactly_how_many_effects_it_lost() {
-        let b = Broadcaster::new(2);
+        let b = Broadcaster::new(2, 1);
         let mut rx = b.subscribe();
-        b.send(effects(3, "a"));
+        b.send(0, effects(3, "a"));
         assert_eq!(rx.try_recv().map(|e| e.ticket.to_string()), Ok("a0".into()));
         // Four more batches into a buffer of two: the rest of "a" stays readable (it is held by
         // the receiver), "b" (5 effects) and "c" (2) are dropped.
-        b.send(effects(5, "b"));
-        b.send(effects(2, "c"));
-        b.send(effects(1, "d"));
-        b.send(effects(2, "e"));
+        b.send(0, effects(5, "b"));
+        b.send(0, effects(2, "c"));
+        b.send(0, effects(1, "d"));
+        b.send(0, effects(2, "e"));
         let got = ids(&mut rx);
         assert_eq!(
             got,
@@ -232,10 +248,10 @@ mod tests {
 
     #[test]
     fn a_large_batch_goes_in_bounded_messages_and_lag_is_still_exact() {
-        let b = Broadcaster::new(2);
+        let b = Broadcaster::new(2, 1);
         let mut rx = b.subscribe();
         // Four messages of at most 32 into a buffer of two: the first two (64 effects) are lost.
-        b.send(effects(MAX_EFFECTS_PER_MESSAGE * 3 + 5, "big"));
+        b.send(0, effects(MAX_EFFECTS_PER_MESSAGE * 3 + 5, "big"));
         let got = ids(&mut rx);
         assert_eq!(got[0], Err(TryRecvError::Lagged(2 * MAX_EFFECTS_PER_MESSAGE as u64)));
         assert_eq!(got[1], Ok(format!("big{}", 2 * MAX_EFFECTS_PER_MESSAGE)));
@@ -244,17 +260,61 @@ mod tests {
 
     #[test]
     fn a_watcher_that_lags_before_its_first_effect_counts_from_its_subscription() {
-        let b = Broadcaster::new(1);
-        b.send(effects(4, "before"));
+        let b = Broadcaster::new(1, 1);
+        b.send(0, effects(4, "before"));
         let mut rx = b.subscribe();
-        b.send(effects(3, "a"));
-        b.send(effects(1, "b"));
+        b.send(0, effects(3, "a"));
+        b.send(0, effects(1, "b"));
         assert_eq!(ids(&mut rx), vec![Err(TryRecvError::Lagged(3)), Ok("b0".into())]);
+    }
+
+    #[test]
+    fn losses_are_counted_per_shard_and_found_where_each_shard_goes_on() {
+        let b = Broadcaster::new(2, 2);
+        let mut rx = b.subscribe();
+        b.send(0, effects(3, "a"));
+        b.send(1, effects(2, "b"));
+        b.send(0, effects(1, "c"));
+        b.send(1, effects(4, "d"));
+        // a (shard 0, 3 effects) and b (shard 1, 2 effects) were dropped; each loss is reported
+        // before the next effect of its own shard.
+        assert_eq!(
+            ids(&mut rx),
+            vec![
+                Err(TryRecvError::Lagged(3)),
+                Ok("c0".into()),
+                Err(TryRecvError::Lagged(2)),
+                Ok("d0".into()),
+                Ok("d1".into()),
+                Ok("d2".into()),
+                Ok("d3".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn shards_send_at_once_without_losing_or_miscounting() {
+        let b = Arc::new(Broadcaster::new(1 << 16, 4));
+        let mut rx = b.subscribe();
+        std::thread::scope(|s| {
+            for shard in 0..4 {
+                let b = b.clone();
+                s.spawn(move || {
+                    for i in 0..500 {
+                        b.send(shard, effects(1 + i % 40, "x"));
+                    }
+                });
+            }
+        });
+        let got = ids(&mut rx);
+        let sent: usize = (0..500).map(|i| 1 + i % 40).sum::<usize>() * 4;
+        assert_eq!(got.len(), sent);
+        assert!(got.iter().all(Result::is_ok), "nothing lost, no loss reported");
     }
 
     #[tokio::test]
     async fn recv_waits_and_ends_when_the_sender_goes() {
-        let b = Broadcaster::new(4);
+        let b = Broadcaster::new(4, 1);
         let mut rx = b.subscribe();
         let reader = tokio::spawn(async move {
             let mut got = Vec::new();
@@ -266,7 +326,7 @@ mod tests {
             }
         });
         tokio::task::yield_now().await;
-        b.send(effects(2, "z"));
+        b.send(0, effects(2, "z"));
         drop(b);
         let (got, end) = reader.await.expect("reader");
         assert_eq!(got, vec!["z0", "z1"]);

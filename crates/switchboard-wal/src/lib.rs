@@ -32,7 +32,7 @@ mod log;
 mod snapshot;
 mod verify;
 
-pub use log::{OpenReport, Torn, Wal};
+pub use log::{OpenReport, Segment, Torn, Wal};
 pub use snapshot::{Snapshot, latest_snapshot, remove_snapshots_before, write_snapshot};
 pub use verify::{FileReport, RepairAction, repair, verify};
 

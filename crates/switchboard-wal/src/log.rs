@@ -4,6 +4,7 @@ use crate::{FORMAT_VERSION, MAX_RECORD_BYTES, WalError, io_err, list, seq_name, 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub(crate) const MAGIC: &[u8; 8] = b"SWBWAL\0\0";
 pub(crate) const HEADER_LEN: u64 = 16;
@@ -106,8 +107,8 @@ pub(crate) fn scan(data: &[u8]) -> Scan<'_> {
 pub struct Wal {
     dir: PathBuf,
     segment_bytes: u64,
-    /// The segment being appended to.
-    file: File,
+    /// The segment being appended to; shared with [`Segment`] handles.
+    file: Arc<File>,
     path: PathBuf,
     /// Bytes of the current segment that hold whole, kept records.
     len: u64,
@@ -211,10 +212,11 @@ impl Wal {
         let (file, path, len) = match segments.last().filter(|_| !behind) {
             Some((_, path)) => {
                 let file = OpenOptions::new().append(true).open(path).map_err(io_err(path))?;
-                (file, path.clone(), keep_len)
+                (Arc::new(file), path.clone(), keep_len)
             }
             None => {
                 let (file, path) = create_segment(dir, next_seq)?;
+                let file = Arc::new(file);
                 segments.push((next_seq, path.clone()));
                 (file, path, HEADER_LEN)
             }
@@ -280,7 +282,7 @@ impl Wal {
         if std::mem::take(&mut self.fail_next_write) {
             // Half the batch lands, as when the disk fills mid-write.
             let half = self.batch.len() / 2;
-            self.file.write_all(&self.batch[..half]).map_err(io_err(&self.path))?;
+            (&*self.file).write_all(&self.batch[..half]).map_err(io_err(&self.path))?;
             return Err(WalError::Io {
                 path: self.path.clone(),
                 cause: std::io::Error::new(
@@ -296,7 +298,7 @@ impl Wal {
         if self.len > HEADER_LEN && self.len + self.batch.len() as u64 > self.segment_bytes {
             self.rotate()?;
         }
-        self.file.write_all(&self.batch).map_err(io_err(&self.path))?;
+        (&*self.file).write_all(&self.batch).map_err(io_err(&self.path))?;
         self.len += self.batch.len() as u64;
         self.unsynced = true;
         Ok(())
@@ -307,7 +309,7 @@ impl Wal {
         self.file.sync_data().map_err(io_err(&self.path))?;
         let (file, path) = create_segment(&self.dir, self.batch_first_seq)?;
         self.segments.push((self.batch_first_seq, path.clone()));
-        self.file = file;
+        self.file = Arc::new(file);
         self.path = path;
         self.len = HEADER_LEN;
         Ok(())
@@ -320,6 +322,13 @@ impl Wal {
             self.unsynced = false;
         }
         Ok(())
+    }
+
+    /// The segment being written, for fsyncing from another thread: an fsync through the handle
+    /// covers everything written to that segment before it starts. [`Wal::sync`] still syncs
+    /// (it does not know about such fsyncs), and a rotation still syncs the old segment itself.
+    pub fn segment(&self) -> Segment {
+        Segment { file: self.file.clone(), path: self.path.clone() }
     }
 
     /// Whether records were written since the last [`Wal::sync`].
@@ -351,6 +360,25 @@ impl Wal {
     /// Number of segment files.
     pub fn segment_count(&self) -> usize {
         self.segments.len()
+    }
+}
+
+/// A handle on one log segment that can make it durable from any thread.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    file: Arc<File>,
+    path: PathBuf,
+}
+
+impl Segment {
+    /// fsyncs the segment's data (`fdatasync`).
+    pub fn sync(&self) -> Result<(), WalError> {
+        self.file.sync_data().map_err(io_err(&self.path))
+    }
+
+    /// Whether both handles are on the same segment.
+    pub fn same(&self, other: &Segment) -> bool {
+        Arc::ptr_eq(&self.file, &other.file)
     }
 }
 
