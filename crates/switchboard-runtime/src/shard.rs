@@ -308,7 +308,7 @@ struct Worker {
     queued: Arc<AtomicUsize>,
     /// The effects of the batch being applied, for watchers.
     broadcast: Vec<Effect>,
-    /// Set while the thread sleeps waiting for a command.
+    /// How senders wake the thread when it sleeps waiting for a command.
     doorbell: Arc<Doorbell>,
 }
 
