@@ -153,6 +153,10 @@ async fn a_crash_image_taken_after_acknowledgements_recovers_them_all() {
     rt.shutdown();
 }
 
+/// Copies a data directory. Where a shard may be compacting meanwhile, run it on the shard's thread
+/// (in a query) so that the shard removes nothing while it copies; a snapshot writer may still
+/// rename its temporary file away, which is then missing from the copy as if the copy had been
+/// taken a moment earlier.
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -161,7 +165,18 @@ fn copy_dir(from: &Path, to: &Path) {
         if entry.file_type().unwrap().is_dir() {
             copy_dir(&entry.path(), &target);
         } else {
-            std::fs::copy(entry.path(), target).unwrap();
+            match std::fs::copy(entry.path(), target) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    assert!(
+                        entry.path().extension().is_some_and(|x| x == "tmp"),
+                        "{:?} vanished",
+                        entry.path()
+                    );
+                }
+                copied => {
+                    copied.unwrap();
+                }
+            }
         }
     }
 }
@@ -212,7 +227,8 @@ async fn snapshots_compact_the_log_and_recovery_uses_them() {
     }
     assert!(segments <= 3, "old segments removed: {segments} left");
     let before = state(&rt).await;
-    copy_dir(&dir.0, &dir.0.with_extension("image"));
+    let (from, to) = (dir.0.clone(), dir.0.with_extension("image"));
+    rt.query("acme", move |_| copy_dir(&from, &to)).await.unwrap();
     let image = Dir(dir.0.with_extension("image"));
     let recovered =
         Runtime::start_with_clock(Config::default(), options(&image.0, 1), clock.clone()).unwrap();
