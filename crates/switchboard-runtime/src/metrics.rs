@@ -144,34 +144,27 @@ impl Metrics {
             r.register(Box::new(g.clone())).expect("registered once");
             g
         };
-        let wal_commit = prometheus::Histogram::with_opts(
-            HistogramOpts::new(
-                "switchboard_wal_commit_seconds",
-                "Time to commit a batch of events to the log (write, and fsync under fsync = always)",
+        let latency = |name: &str, help: &str| {
+            let h = prometheus::Histogram::with_opts(
+                HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
             )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-        )
-        .expect("valid metric");
-        r.register(Box::new(wal_commit.clone())).expect("registered once");
-        let wal_fsync = prometheus::Histogram::with_opts(
-            HistogramOpts::new(
-                "switchboard_wal_fsync_seconds",
-                "Time an fsync of the log took under fsync = interval (on a thread of its own, not the shard's)",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-        )
-        .expect("valid metric");
-        r.register(Box::new(wal_fsync.clone())).expect("registered once");
-        let shard_latency = prometheus::Histogram::with_opts(
-            HistogramOpts::new(
-                "switchboard_shard_latency_seconds",
-                "Time from an event's hand-over to its shard to its answer: waiting in the queue, \
-                 logging, applying",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-        )
-        .expect("valid metric");
-        r.register(Box::new(shard_latency.clone())).expect("registered once");
+            .expect("valid metric");
+            r.register(Box::new(h.clone())).expect("registered once");
+            h
+        };
+        let wal_commit = latency(
+            "switchboard_wal_commit_seconds",
+            "Time to commit a batch of events to the log (write, and fsync under fsync = always)",
+        );
+        let wal_fsync = latency(
+            "switchboard_wal_fsync_seconds",
+            "Time an fsync of the log took under fsync = interval (on a thread of its own, not the shard's)",
+        );
+        let shard_latency = latency(
+            "switchboard_shard_latency_seconds",
+            "Time from an event's hand-over to its shard to its answer: waiting in the queue, \
+             logging, applying",
+        );
         let recovery_seconds = prometheus::Gauge::new(
             "switchboard_recovery_seconds",
             "How long the last start took to recover its state",

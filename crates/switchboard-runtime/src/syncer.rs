@@ -31,11 +31,11 @@ pub(crate) struct Syncer {
 impl Syncer {
     /// Starts the thread `name`, which fsyncs `every` after the first unsynced write.
     pub fn start(name: String, every: Duration) -> std::io::Result<Syncer> {
-        let plan = Arc::new(Plan::default());
+        let plan = Arc::new(Plan::<Segment>::default());
         let thread = {
             let plan = plan.clone();
             std::thread::Builder::new().name(name).spawn(move || {
-                while let Some(segments) = plan.next(every, Segment::same) {
+                while let Some(segments) = plan.next(every) {
                     let done = segments
                         .iter()
                         .map(|segment| {
@@ -52,11 +52,12 @@ impl Syncer {
     }
 
     /// Records that `segment` was just written to: an fsync of it is scheduled unless one that
-    /// covers this write already is.
-    pub fn written(&mut self, segment: Segment) {
-        let moved = self.sent.as_ref().is_none_or(|s| !s.same(&segment));
-        if self.plan.written(&segment, moved, Segment::same) {
-            self.sent = Some(segment);
+    /// covers this write already is. Called for every batch: it clones the handle only when it
+    /// schedules.
+    pub fn written(&mut self, segment: &Segment) {
+        let moved = self.sent.as_ref().is_none_or(|s| !s.same(segment));
+        if self.plan.written(segment, moved, Segment::same) {
+            self.sent = Some(segment.clone());
         }
     }
 
@@ -124,7 +125,7 @@ impl<T: Clone> Plan<T> {
 
     /// On the syncer: waits until an fsync is due (`every` after the first write it covers, or at
     /// once when closed) and returns the segments to fsync; `None` once closed with nothing left.
-    fn next(&self, every: Duration, same: impl Fn(&T, &T) -> bool) -> Option<Vec<T>> {
+    fn next(&self, every: Duration) -> Option<Vec<T>> {
         let mut state = sync::lock(&self.state);
         loop {
             match state.since {
@@ -138,9 +139,8 @@ impl<T: Clone> Plan<T> {
                     // found the mark set happens before the fsync that follows.
                     self.pending.swap(false, Ordering::SeqCst);
                     state.since = None;
-                    let mut todo = std::mem::take(&mut state.todo);
-                    todo.dedup_by(|a, b| same(a, b));
-                    return Some(todo);
+                    // `written` adds each segment once.
+                    return Some(std::mem::take(&mut state.todo));
                 }
             }
         }
@@ -274,7 +274,7 @@ mod loom_tests {
             let syncer = {
                 let (plan, written, covered) = (plan.clone(), written.clone(), covered.clone());
                 loom::thread::spawn(move || {
-                    while let Some(segments) = plan.next(Duration::ZERO, |a, b| a == b) {
+                    while let Some(segments) = plan.next(Duration::ZERO) {
                         assert!(!segments.is_empty());
                         // What an fsync starting now covers: every write already made. Relaxed,
                         // so only the plan's own synchronisation can make the writes visible.

@@ -107,9 +107,8 @@ pub(crate) fn scan(data: &[u8]) -> Scan<'_> {
 pub struct Wal {
     dir: PathBuf,
     segment_bytes: u64,
-    /// The segment being appended to; shared with [`Segment`] handles.
-    file: Arc<File>,
-    path: PathBuf,
+    /// The segment being appended to; shared with the handles [`Wal::segment`] lends.
+    current: Segment,
     /// Bytes of the current segment that hold whole, kept records.
     len: u64,
     /// Every segment, by first seq, the current one last.
@@ -224,8 +223,7 @@ impl Wal {
         let wal = Wal {
             dir: dir.into(),
             segment_bytes,
-            file,
-            path,
+            current: Segment { file, path },
             len,
             segments,
             next_seq,
@@ -268,7 +266,7 @@ impl Wal {
             self.next_seq = self.batch_first_seq;
             self.poisoned = true;
             // Best effort now; retried before the next write otherwise.
-            if self.file.set_len(self.len).is_ok() {
+            if self.current.file.set_len(self.len).is_ok() {
                 self.poisoned = false;
             }
         }
@@ -282,9 +280,9 @@ impl Wal {
         if std::mem::take(&mut self.fail_next_write) {
             // Half the batch lands, as when the disk fills mid-write.
             let half = self.batch.len() / 2;
-            (&*self.file).write_all(&self.batch[..half]).map_err(io_err(&self.path))?;
+            (&*self.current.file).write_all(&self.batch[..half]).map_err(|e| self.current.io(e))?;
             return Err(WalError::Io {
-                path: self.path.clone(),
+                path: self.current.path.clone(),
                 cause: std::io::Error::new(
                     std::io::ErrorKind::StorageFull,
                     "no space left on device (injected)",
@@ -292,13 +290,13 @@ impl Wal {
             });
         }
         if self.poisoned {
-            self.file.set_len(self.len).map_err(io_err(&self.path))?;
+            self.current.file.set_len(self.len).map_err(|e| self.current.io(e))?;
             self.poisoned = false;
         }
         if self.len > HEADER_LEN && self.len + self.batch.len() as u64 > self.segment_bytes {
             self.rotate()?;
         }
-        (&*self.file).write_all(&self.batch).map_err(io_err(&self.path))?;
+        (&*self.current.file).write_all(&self.batch).map_err(|e| self.current.io(e))?;
         self.len += self.batch.len() as u64;
         self.unsynced = true;
         Ok(())
@@ -306,11 +304,10 @@ impl Wal {
 
     /// Starts a new segment for the batch about to be written; the old one is made durable first.
     fn rotate(&mut self) -> Result<(), WalError> {
-        self.file.sync_data().map_err(io_err(&self.path))?;
+        self.current.file.sync_data().map_err(|e| self.current.io(e))?;
         let (file, path) = create_segment(&self.dir, self.batch_first_seq)?;
         self.segments.push((self.batch_first_seq, path.clone()));
-        self.file = Arc::new(file);
-        self.path = path;
+        self.current = Segment { file: Arc::new(file), path };
         self.len = HEADER_LEN;
         Ok(())
     }
@@ -318,7 +315,7 @@ impl Wal {
     /// Makes everything written durable against power loss.
     pub fn sync(&mut self) -> Result<(), WalError> {
         if self.unsynced {
-            self.file.sync_data().map_err(io_err(&self.path))?;
+            self.current.file.sync_data().map_err(|e| self.current.io(e))?;
             self.unsynced = false;
         }
         Ok(())
@@ -327,8 +324,8 @@ impl Wal {
     /// The segment being written, for fsyncing from another thread: an fsync through the handle
     /// covers everything written to that segment before it starts. [`Wal::sync`] still syncs
     /// (it does not know about such fsyncs), and a rotation still syncs the old segment itself.
-    pub fn segment(&self) -> Segment {
-        Segment { file: self.file.clone(), path: self.path.clone() }
+    pub fn segment(&self) -> &Segment {
+        &self.current
     }
 
     /// Whether records were written since the last [`Wal::sync`].
@@ -373,7 +370,13 @@ pub struct Segment {
 impl Segment {
     /// fsyncs the segment's data (`fdatasync`).
     pub fn sync(&self) -> Result<(), WalError> {
-        self.file.sync_data().map_err(io_err(&self.path))
+        self.file.sync_data().map_err(|e| self.io(e))
+    }
+
+    /// An I/O error on this segment. (A closure for `map_err` rather than `io_err(&path)`, which
+    /// would copy the path on every write, failed or not.)
+    fn io(&self, cause: std::io::Error) -> WalError {
+        WalError::Io { path: self.path.clone(), cause }
     }
 
     /// Whether both handles are on the same segment.
